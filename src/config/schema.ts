@@ -1,0 +1,262 @@
+import { z } from 'zod';
+
+/**
+ * The configuration file's one schema. Every field says what it does and its default;
+ * docs/configuration.md is generated from these descriptions (npm run docs:config) and a
+ * check fails when the two drift apart. Objects are strict: an unknown key is an error,
+ * not a silently ignored typo.
+ */
+
+// PostgreSQL truncates identifiers to 63 bytes; a longer name in the config can only be a mistake.
+const identifier = z
+  .string()
+  .min(1)
+  .refine((name) => Buffer.byteLength(name) <= 63, 'is longer than 63 bytes');
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'must look like host:port, e.g. 127.0.0.1:9464');
+
+const envName = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    'must be an environment variable name, e.g. AUDIT_DB_PASSWORD',
+  );
+
+const retentionDays = z
+  .number()
+  .int()
+  .min(1)
+  .max(36500)
+  .describe(
+    'Rows whose timestamp column is older than this many days (counted from the start of a run) are archived.',
+  );
+const batchSize = z
+  .number()
+  .int()
+  .min(1)
+  .max(1_000_000)
+  .describe(
+    'Most rows in one batch: one exported object, one verified upload, one delete transaction.',
+  );
+
+/** Settings a table inherits from `defaults` unless it sets them itself. */
+const defaultsSchema = z
+  .strictObject({
+    retention_days: retentionDays.default(90),
+    batch_size: batchSize.default(10_000),
+  })
+  .describe('Table settings that every table inherits unless it sets its own.');
+
+const tableSchema = z.strictObject({
+  name: identifier.describe('Table name as the catalog spells it (case-sensitive, not quoted).'),
+  schema: identifier.default('public').describe('Schema that holds the table.'),
+  timestamp_column: identifier.describe(
+    'Column that dates each row (timestamptz, timestamp or date); it decides which rows are old enough and the day partition of each archived row.',
+  ),
+  primary_key: identifier.describe(
+    'Unique, indexed column used for keyset pagination and for the exact keys of each deletion manifest.',
+  ),
+  retention_days: retentionDays.optional().describe('Overrides defaults.retention_days.'),
+  batch_size: batchSize.optional().describe('Overrides defaults.batch_size.'),
+});
+
+const databaseSchema = z.strictObject({
+  name: identifier.describe(
+    'Name of the database: used on the command line, in workflow ids and in the bucket layout, and connected to unless `dbname` says otherwise.',
+  ),
+  dbname: identifier
+    .optional()
+    .describe(
+      'Database to connect to when it differs from `name` (e.g. the same name on two hosts).',
+    ),
+  host: z.string().min(1).default('127.0.0.1').describe('Host name or address of the server.'),
+  port: z.number().int().min(1).max(65535).default(5432).describe('Port of the server.'),
+  user: z.string().min(1).default('postgres').describe('Role the archiver connects as.'),
+  password_env: envName
+    .optional()
+    .describe('Environment variable that holds the password. Passwords never go in this file.'),
+  password_file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'File whose content (trailing newline removed) is the password, e.g. a mounted secret.',
+    ),
+  ssl: z
+    .enum(['disable', 'require', 'verify-full'])
+    .default('disable')
+    .describe(
+      'TLS to the server: disable, require (encrypt, trust any certificate) or verify-full.',
+    ),
+  tables: z.array(tableSchema).min(1).describe('Audit tables of this database to archive.'),
+});
+
+const s3Schema = z.strictObject({
+  endpoint: z
+    .url()
+    .nullable()
+    .default(null)
+    .describe(
+      'S3-compatible endpoint such as MinIO (http://127.0.0.1:9000); null for AWS S3. Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).',
+    ),
+  bucket: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'must be a valid bucket name (3-63 lower-case letters, digits, dots, hyphens)',
+    )
+    .describe('Bucket that holds the archive.'),
+  prefix: z
+    .string()
+    .default('')
+    .describe('Key prefix under which everything is written; a trailing / is added when missing.'),
+  region: z.string().min(1).default('us-east-1').describe('Region of the bucket.'),
+  storage_class: z
+    .enum([
+      'STANDARD',
+      'REDUCED_REDUNDANCY',
+      'STANDARD_IA',
+      'ONEZONE_IA',
+      'INTELLIGENT_TIERING',
+      'GLACIER_IR',
+      'GLACIER',
+      'DEEP_ARCHIVE',
+    ])
+    .default('STANDARD')
+    .describe('Storage class of archived data objects.'),
+  force_path_style: z
+    .boolean()
+    .optional()
+    .describe(
+      'Path-style addressing (http://host/bucket/key). Default: true when `endpoint` is set, as MinIO needs.',
+    ),
+});
+
+const temporalSchema = z
+  .strictObject({
+    address: z
+      .string()
+      .min(1)
+      .default('127.0.0.1:7233')
+      .describe(
+        'Temporal frontend host:port. The TEMPORAL_ADDRESS environment variable overrides it.',
+      ),
+    namespace: z
+      .string()
+      .min(1)
+      .default('default')
+      .describe('Temporal namespace. The TEMPORAL_NAMESPACE environment variable overrides it.'),
+    task_queue: z
+      .string()
+      .min(1)
+      .default('audit-archiver')
+      .describe('Task queue the worker polls and the CLI starts workflows on.'),
+    api_key_env: envName
+      .default('TEMPORAL_API_KEY')
+      .describe(
+        'Environment variable holding a Temporal Cloud API key; when it is set, TLS is on.',
+      ),
+    tls: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Connect with TLS.'),
+        server_name: z
+          .string()
+          .optional()
+          .describe('Server name to verify, when not the address host.'),
+        ca_file: z
+          .string()
+          .optional()
+          .describe('PEM file of the CA that signed the server certificate.'),
+        cert_file: z.string().optional().describe('PEM client certificate for mTLS.'),
+        key_file: z.string().optional().describe('PEM private key of the client certificate.'),
+      })
+      .optional()
+      .describe('TLS (and mTLS) to the Temporal server, e.g. Temporal Cloud.'),
+  })
+  .describe('Where the Temporal server is and which task queue the archiver uses.');
+
+const workerSchema = z
+  .strictObject({
+    http_address: hostPort
+      .default('127.0.0.1:9464')
+      .describe(
+        'host:port of the worker HTTP endpoint serving /metrics (Prometheus) and /healthz.',
+      ),
+    sdk_metrics_address: hostPort
+      .nullable()
+      .default(null)
+      .describe(
+        "host:port where the Temporal SDK's own Prometheus metrics are served (at /metrics); null turns them off.",
+      ),
+    max_concurrent_activities: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(20)
+      .describe('Most activities this worker runs at once.'),
+    shutdown_grace_seconds: z
+      .number()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        'On SIGINT/SIGTERM, how long running activities may take to finish before they are cancelled.',
+      ),
+  })
+  .describe('The `audit-archiver worker` process.');
+
+export const configSchema = z
+  .strictObject({
+    version: z
+      .preprocess((v) => (v === 2 ? '2.0' : v), z.literal('2.0'))
+      .describe('Format version of this file: "2.0".'),
+    temporal: temporalSchema.prefault({}),
+    s3: s3Schema.describe('The S3-compatible bucket the archive lives in.'),
+    defaults: defaultsSchema.prefault({}),
+    databases: z.array(databaseSchema).min(1).describe('Databases and their audit tables.'),
+    worker: workerSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const databases = new Set<string>();
+    config.databases.forEach((db, i) => {
+      if (databases.has(db.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'name'],
+          message: `database "${db.name}" is listed twice`,
+        });
+      }
+      databases.add(db.name);
+      if (db.password_env !== undefined && db.password_file !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i],
+          message: 'set password_env or password_file, not both',
+        });
+      }
+      const tables = new Set<string>();
+      db.tables.forEach((table, j) => {
+        const qualified = `${table.schema}.${table.name}`;
+        if (tables.has(qualified)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['databases', i, 'tables', j, 'name'],
+            message: `table ${qualified} is listed twice in database "${db.name}"`,
+          });
+        }
+        tables.add(qualified);
+      });
+    });
+  });
+
+/** The configuration as written in the file (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The configuration after validation, with every default filled in. */
+export type Config = z.output<typeof configSchema>;
+export type DatabaseConfig = Config['databases'][number];
+export type TableConfig = DatabaseConfig['tables'][number];
+export type S3Config = Config['s3'];
+export type TemporalConfig = Config['temporal'];

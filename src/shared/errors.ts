@@ -1,0 +1,80 @@
+/**
+ * Every error the archiver raises on purpose. The class name is the contract: Temporal turns
+ * a thrown error's class name into the failure type that retry policies match on, so a
+ * class is renamed only together with NON_RETRYABLE_ERROR_TYPES (a unit test keeps them in
+ * step). Pure code: workflows import this file.
+ */
+
+export type ErrorContext = Record<string, string | number | boolean | null | undefined>;
+
+export abstract class ArchiverError extends Error {
+  /** Stable, machine-readable code, printed by the CLI and logged. */
+  abstract readonly code: string;
+  /** False when retrying cannot help: the input or the environment must change first. */
+  abstract readonly retryable: boolean;
+
+  constructor(
+    message: string,
+    readonly context: ErrorContext = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The configuration file is missing, unreadable or invalid. */
+export class ConfigError extends ArchiverError {
+  readonly code = 'CONFIG_INVALID';
+  readonly retryable = false;
+}
+
+/** A secret named in the config (an environment variable or a file) is not there. */
+export class SecretMissingError extends ArchiverError {
+  readonly code = 'SECRET_MISSING';
+  readonly retryable = false;
+}
+
+/** A workflow or command named a database or table that the config does not list. */
+export class TableNotConfiguredError extends ArchiverError {
+  readonly code = 'TABLE_NOT_CONFIGURED';
+  readonly retryable = false;
+}
+
+/** The configured table does not exist in the database, or the archiver cannot see it. */
+export class TableNotFoundError extends ArchiverError {
+  readonly code = 'TABLE_NOT_FOUND';
+  readonly retryable = false;
+}
+
+/** The table exists but does not have the shape the config describes (columns, keys). */
+export class TableShapeError extends ArchiverError {
+  readonly code = 'TABLE_SHAPE';
+  readonly retryable = false;
+}
+
+/**
+ * An object in the bucket already holds different content under a key the archiver
+ * writes deterministically. Never resolved by overwriting (CONTRACT §4).
+ */
+export class ObjectConflictError extends ArchiverError {
+  readonly code = 'OBJECT_CONFLICT';
+  readonly retryable = false;
+}
+
+/** The environment around the archiver is not set up as it needs (server, namespace, bucket). */
+export class SetupError extends ArchiverError {
+  readonly code = 'SETUP';
+  readonly retryable = false;
+}
+
+/** Failure types that activity retry policies give up on at once. */
+export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
+  'ConfigError',
+  'SecretMissingError',
+  'TableNotConfiguredError',
+  'TableNotFoundError',
+  'TableShapeError',
+  'ObjectConflictError',
+  'SetupError',
+];

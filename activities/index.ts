@@ -1,0 +1,14 @@
+import type { ActivityDeps } from './deps';
+import { schemaActivities } from './schema';
+
+export type { ActivityDeps } from './deps';
+
+/** Every activity of the archiver, bound to its dependencies. The worker's only registry. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...schemaActivities(deps),
+  };
+}
+
+/** Workflows proxy activities by this type only (`import type`), never by value. */
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,140 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ArchiverError, ConfigError, TableNotConfiguredError } from '../shared/errors';
+import { commandContext, DEFAULT_CONFIG, LOG_LEVELS, type GlobalOptions } from './context';
+import { doctorCommand } from './doctor-command';
+import { snapshotCommand } from './snapshot-command';
+import { runWorker } from '../worker';
+
+/**
+ * Exit codes, documented in README.md:
+ *   0 success; 1 a check or an operation failed; 2 bad input (usage, config, names).
+ */
+export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
+
+function isBadInput(err: unknown): boolean {
+  return err instanceof ConfigError || err instanceof TableNotConfiguredError;
+}
+
+function buildProgram(run: (action: () => Promise<number>) => Promise<void>): Command {
+  const program = new Command('audit-archiver')
+    .description(
+      'Moves old audit-table rows out of PostgreSQL into S3-compatible storage through Temporal workflows.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 success, 1 a check or an operation failed, 2 bad input (usage, configuration, names).
+Start here: audit-archiver doctor --config audit-archiver.yaml
+Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
+    );
+
+  const withCommon = (cmd: Command) =>
+    cmd
+      .option('-c, --config <file>', 'configuration file (YAML)', DEFAULT_CONFIG)
+      .option('-v, --verbose', 'debug logs, and stack traces on errors')
+      .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+      .exitOverride();
+
+  const ctxOf = (opts: GlobalOptions) =>
+    commandContext(opts, process.env, Boolean(process.stdout.isTTY));
+
+  withCommon(
+    program
+      .command('doctor')
+      .description(
+        'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
+      )
+      .option('-d, --database <name>', 'only this database')
+      .option('-t, --table <name>', 'only this table (schema.table or table)'),
+  ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
+    run(() => doctorCommand(ctxOf(opts), opts)),
+  );
+
+  withCommon(
+    program
+      .command('worker')
+      .description(
+        'run a Temporal worker for the configured task queue, with /metrics and /healthz; stops gracefully on SIGINT/SIGTERM',
+      ),
+  ).action((opts: GlobalOptions) =>
+    run(async () => {
+      const ctx = ctxOf(opts);
+      await runWorker({
+        config: ctx.config,
+        env: ctx.env,
+        logger: ctx.logger(),
+        logLevel: ctx.logLevel,
+      });
+      return EXIT.ok;
+    }),
+  );
+
+  withCommon(
+    program
+      .command('snapshot-schema')
+      .description(
+        "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
+      )
+      .option('-d, --database <name>', 'only this database')
+      .option('-t, --table <name>', 'only this table (schema.table or table)'),
+  ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
+    run(() => snapshotCommand(ctxOf(opts), opts)),
+  );
+
+  return program;
+}
+
+/** Runs the CLI and resolves to the process exit code; never throws. */
+export async function main(argv: readonly string[]): Promise<number> {
+  // The AWS SDK warns on every run that its 2027 releases need Node 22; README says so once.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  let exitCode: number = EXIT.ok;
+  let verbose = argv.includes('--verbose') || argv.includes('-v');
+  const run = async (action: () => Promise<number>) => {
+    try {
+      exitCode = await action();
+    } catch (err) {
+      exitCode = isBadInput(err) ? EXIT.badInput : EXIT.failed;
+      const message = err instanceof Error ? err.message : String(err);
+      process.stderr.write(
+        message
+          .split('\n')
+          .map((line) => `error: ${line}\n`)
+          .join(''),
+      );
+      if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+      else if (!(err instanceof ArchiverError))
+        process.stderr.write('(run with --verbose for details)\n');
+    }
+  };
+  try {
+    await buildProgram(run).parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const done = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(
+        err.code,
+      );
+      return done ? EXIT.ok : EXIT.badInput;
+    }
+    verbose = true;
+    throw err;
+  }
+  return exitCode;
+}
+
+if (require.main === module) {
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(
+        `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

@@ -1,0 +1,48 @@
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import type { SnapshotSchema } from '../../workflows';
+import { selectTables } from '../config';
+import { ArchiveDatabase, ArchiveTable } from '../shared/search-attributes';
+import { snapshotSchemaWorkflowId } from '../shared/workflow-types';
+import { connectClient } from '../temporal/connection';
+import type { CommandContext } from './context';
+
+export interface SnapshotCommandOptions {
+  database?: string;
+  table?: string;
+}
+
+/**
+ * Runs the SnapshotSchema workflow for each selected table through the Temporal server (a
+ * worker must be running) and prints where each snapshot was stored.
+ */
+export async function snapshotCommand(
+  ctx: CommandContext,
+  options: SnapshotCommandOptions,
+): Promise<number> {
+  const tables = selectTables(ctx.config, options);
+  const client = await connectClient(ctx.config.temporal, ctx.env);
+  try {
+    for (const t of tables) {
+      const ref = { database: t.database.name, schema: t.schema, table: t.name };
+      const workflowId = snapshotSchemaWorkflowId(ref);
+      ctx.out(`${ref.database} ${ref.schema}.${ref.table}: workflow ${workflowId}`);
+      const result = await client.workflow.execute<typeof SnapshotSchema>('SnapshotSchema', {
+        taskQueue: ctx.config.temporal.task_queue,
+        workflowId,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        args: [ref],
+        typedSearchAttributes: [
+          { key: ArchiveDatabase, value: ref.database },
+          { key: ArchiveTable, value: `${ref.schema}.${ref.table}` },
+        ],
+        staticSummary: `Schema snapshot of ${ref.database} ${ref.schema}.${ref.table}`,
+      });
+      ctx.out(
+        `  schema ${result.schemaHash.slice(0, 12)}: ${result.columnCount} columns, primary key (${result.primaryKey.join(', ')}), ${result.created ? 'stored' : 'already stored'} at s3://${result.bucket}/${result.key}`,
+      );
+    }
+    return 0;
+  } finally {
+    await client.connection.close();
+  }
+}

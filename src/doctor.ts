@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import { Connection } from '@temporalio/client';
+import pg from 'pg';
+import {
+  selectTables,
+  type Config,
+  type Env,
+  type ResolvedTable,
+  type TableFilter,
+} from './config';
+import { connectionConfig } from './postgres/pool';
+import { inspectTable } from './postgres/inspect';
+import { createS3Client } from './s3/client';
+import { deleteObject, getText, headBucket, putIfAbsent } from './s3/objects';
+import { temporalConnectOptions } from './temporal/connection';
+import {
+  createSearchAttributeCommand,
+  missingSearchAttributes,
+} from './temporal/search-attributes';
+
+/** One line of the doctor's report. */
+export interface CheckResult {
+  ok: boolean;
+  subject: string;
+  /** What was found when ok; what is wrong otherwise. */
+  detail: string;
+}
+
+export interface DoctorOptions {
+  config: Config;
+  env: Env;
+  filter?: TableFilter;
+  /** Called as each check finishes, so a slow check does not hide the ones before it. */
+  onResult?: (result: CheckResult) => void;
+  timeoutMs?: number;
+}
+
+/**
+ * Checks everything the archiver needs, the way it will use it: each configured database
+ * and table, the bucket (a probe object is written, read back and removed under the
+ * prefix), and the Temporal namespace. Changes nothing else.
+ */
+export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const report = (ok: boolean, subject: string, detail: string) => {
+    const result = { ok, subject, detail };
+    results.push(result);
+    options.onResult?.(result);
+  };
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const tables = selectTables(options.config, options.filter);
+
+  const byDatabase = new Map<string, ResolvedTable[]>();
+  for (const t of tables)
+    byDatabase.set(t.database.name, [...(byDatabase.get(t.database.name) ?? []), t]);
+  for (const group of byDatabase.values())
+    await checkDatabase(group, options.env, timeoutMs, report);
+
+  await checkBucket(options.config, timeoutMs, report);
+  await checkTemporal(options.config, options.env, timeoutMs, report);
+  return results;
+}
+
+type Report = (ok: boolean, subject: string, detail: string) => void;
+
+async function checkDatabase(
+  tables: ResolvedTable[],
+  env: Env,
+  timeoutMs: number,
+  report: Report,
+): Promise<void> {
+  const db = tables[0]!.database;
+  const subject = `database ${db.name} (${db.user}@${db.host}:${db.port}/${db.dbname ?? db.name})`;
+  let client: pg.Client;
+  try {
+    client = new pg.Client({ ...connectionConfig(db, env), connectionTimeoutMillis: timeoutMs });
+    await client.connect();
+  } catch (err) {
+    report(false, subject, describePgError(err));
+    return;
+  }
+  try {
+    const { rows } = await client.query<{ version: string }>(
+      `select current_setting('server_version') as version`,
+    );
+    report(true, subject, `connected, PostgreSQL ${rows[0]?.version ?? 'unknown'}`);
+    for (const table of tables) {
+      const name = `table ${db.name} ${table.schema}.${table.name}`;
+      const inspection = await inspectTable(client, table);
+      if (!inspection.found) {
+        report(false, name, 'does not exist (or the role cannot see it)');
+        continue;
+      }
+      report(
+        inspection.timestampColumn.ok,
+        `${name} timestamp_column`,
+        checkText(inspection.timestampColumn),
+      );
+      report(inspection.keyColumn.ok, `${name} primary_key`, checkText(inspection.keyColumn));
+      report(inspection.privileges.ok, `${name} privileges`, checkText(inspection.privileges));
+    }
+  } catch (err) {
+    report(false, subject, describePgError(err));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function checkText(check: { ok: true; detail: string } | { ok: false; problem: string }): string {
+  return check.ok ? check.detail : check.problem;
+}
+
+async function checkBucket(config: Config, timeoutMs: number, report: Report): Promise<void> {
+  const { bucket, prefix, endpoint } = config.s3;
+  const subject = `bucket s3://${bucket}/${prefix} (${endpoint ?? `AWS ${config.s3.region}`})`;
+  const s3 = createS3Client(config.s3, { maxAttempts: 2, connectTimeoutMs: timeoutMs });
+  const key = `${prefix}_doctor/probe-${randomUUID()}`;
+  const body = `audit-archiver doctor probe ${new Date().toISOString()}\n`;
+  let step = 'reach the bucket';
+  try {
+    await headBucket(s3, bucket);
+    step = 'write a probe object';
+    await putIfAbsent(s3, { bucket, key, body, contentType: 'text/plain' });
+    step = 'read the probe object back';
+    const read = await getText(s3, bucket, key);
+    if (read !== body) throw new Error('the probe object read back differs from what was written');
+    step = 'remove the probe object';
+    await deleteObject(s3, bucket, key);
+    report(true, subject, 'reachable; wrote, read back and removed a probe object');
+  } catch (err) {
+    report(false, subject, `cannot ${step}: ${describeS3Error(err)}`);
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function checkTemporal(
+  config: Config,
+  env: Env,
+  timeoutMs: number,
+  report: Report,
+): Promise<void> {
+  const { address, namespace } = config.temporal;
+  const subject = `temporal ${address} namespace ${namespace}`;
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({
+      ...temporalConnectOptions(config.temporal, env),
+      connectTimeout: timeoutMs,
+    });
+  } catch (err) {
+    report(false, subject, `cannot connect: ${firstLine(err)}`);
+    return;
+  }
+  try {
+    await connection.withDeadline(Date.now() + timeoutMs, () =>
+      connection.workflowService.describeNamespace({ namespace }),
+    );
+    report(true, subject, 'server and namespace answer');
+    const missing = await missingSearchAttributes(connection, namespace);
+    report(
+      missing.length === 0,
+      `temporal search attributes`,
+      missing.length === 0
+        ? 'ArchiveDatabase and ArchiveTable registered'
+        : `missing ${missing.join(', ')} (the worker registers them at start, or run: ${createSearchAttributeCommand(missing[0]!, namespace)})`,
+    );
+  } catch (err) {
+    report(false, subject, firstLine(err).replace(/^\d+ [A-Z_]+: /, ''));
+  } finally {
+    await connection.close();
+  }
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? text;
+}
+
+/** A PostgreSQL connection or query failure in words an operator can act on. */
+export function describePgError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is PostgreSQL running on that host and port?)';
+    case 'ENOTFOUND':
+      return 'host name not found';
+    case '28P01':
+      return 'password authentication failed';
+    case '28000':
+      return 'the server does not allow this role to connect (pg_hba.conf)';
+    case '3D000':
+      return 'database does not exist';
+    case 'SECRET_MISSING':
+      return firstLine(err);
+    default:
+      return /timeout/i.test(e.message ?? '') ? 'connection timed out' : firstLine(err);
+  }
+}
+
+/** An S3 failure in words an operator can act on. */
+export function describeS3Error(err: unknown): string {
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (
+    e.name === 'NotFound' ||
+    e.name === 'NoSuchBucket' ||
+    (status === 404 && e.name !== 'NoSuchKey')
+  ) {
+    return 'the bucket does not exist';
+  }
+  if (e.name === 'InvalidAccessKeyId' || e.name === 'SignatureDoesNotMatch') {
+    return 'credentials rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)';
+  }
+  if (e.name === 'AccessDenied' || status === 403) return 'access denied';
+  if (e.name === 'CredentialsProviderError')
+    return 'no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)';
+  if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(firstLine(err))) {
+    return 'connection refused (is the endpoint right and the server running?)';
+  }
+  return firstLine(err);
+}

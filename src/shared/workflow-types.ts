@@ -1,0 +1,22 @@
+import type { ResolvedTableRef, TableRef } from './table-ref';
+
+/** Input of the SnapshotSchema workflow (and the snapshotSchema activity). */
+export type SnapshotSchemaInput = TableRef;
+
+export interface SnapshotSchemaResult extends ResolvedTableRef {
+  schemaHash: string;
+  columnCount: number;
+  primaryKey: string[];
+  /** Bucket and key of the stored snapshot. */
+  bucket: string;
+  key: string;
+  /** False when this exact schema had been stored before (the object was left as it was). */
+  created: boolean;
+}
+
+export const DEFAULT_TASK_QUEUE = 'audit-archiver';
+
+/** Readable, unique per table: a second start while one runs is refused by Temporal itself. */
+export function snapshotSchemaWorkflowId(ref: ResolvedTableRef): string {
+  return `snapshot-schema/${ref.database}/${ref.schema}.${ref.table}`;
+}

@@ -1,0 +1,134 @@
+import {
+  DefaultLogger,
+  makeTelemetryFilterString,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel as SdkLogLevel,
+} from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { Config, Env } from './config';
+import type { Logger, LogLevel } from './logging';
+import { createMetricsRegistry, splitHostPort, startHttpEndpoint } from './metrics';
+import { PoolRegistry } from './postgres/pool';
+import { createS3Client } from './s3/client';
+import { temporalConnectOptions } from './temporal/connection';
+import {
+  createSearchAttributeCommand,
+  ensureSearchAttributes,
+  missingSearchAttributes,
+} from './temporal/search-attributes';
+import { SetupError } from './shared/errors';
+
+export interface RunWorkerOptions {
+  config: Config;
+  env: Env;
+  logger: Logger;
+  logLevel: LogLevel;
+}
+
+/** Routes the SDK's logs (and Core's, at WARN and above) into the one pino sink. */
+function installRuntime(config: Config, logger: Logger, level: LogLevel): void {
+  const sdkLogger = logger.child({ component: 'temporal-sdk' });
+  Runtime.install({
+    logger: new DefaultLogger(level.toUpperCase() as SdkLogLevel, (entry) => {
+      const method = entry.level.toLowerCase() as Lowercase<SdkLogLevel>;
+      sdkLogger[method](entry.meta ?? {}, entry.message);
+    }),
+    telemetryOptions: {
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
+      ...(config.worker.sdk_metrics_address !== null && {
+        metrics: { prometheus: { bindAddress: config.worker.sdk_metrics_address } },
+      }),
+    },
+    // The SDK drains the worker on these, then worker.run() resolves and we clean up.
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+  });
+}
+
+/**
+ * Workflows upsert the archiver's search attributes, and a workflow task that names an
+ * unregistered one fails over and over; so the worker registers them before it polls, and
+ * refuses to start when it may not.
+ */
+async function checkSearchAttributes(
+  connection: NativeConnection,
+  namespace: string,
+  logger: Logger,
+): Promise<void> {
+  let missing: string[];
+  try {
+    missing = await missingSearchAttributes(connection, namespace);
+  } catch (err) {
+    // Some hosted namespaces do not let workers list attributes; doctor checks them there.
+    logger.warn({ err, namespace }, 'could not list search attributes; assuming they exist');
+    return;
+  }
+  if (missing.length === 0) return;
+  try {
+    await ensureSearchAttributes(connection, namespace);
+    logger.info({ namespace, added: missing }, 'registered search attributes');
+  } catch (err) {
+    throw new SetupError(
+      `namespace "${namespace}" lacks the search attributes ${missing.join(', ')} and the worker may not add them; run: ${missing.map((name) => createSearchAttributeCommand(name, namespace)).join(' && ')}`,
+      { namespace },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Runs a worker for the configured task queue until SIGINT or SIGTERM: every workflow of
+ * workflows/ and every activity of activities/, plus /metrics and /healthz. Builds the only
+ * pools and clients the activities use, and closes them on the way out.
+ */
+export async function runWorker({
+  config,
+  env,
+  logger,
+  logLevel,
+}: RunWorkerOptions): Promise<void> {
+  installRuntime(config, logger, logLevel);
+  const { namespace, task_queue: taskQueue } = config.temporal;
+
+  const connection = await NativeConnection.connect(temporalConnectOptions(config.temporal, env));
+  const pools = new PoolRegistry(config.databases, env);
+  const s3 = createS3Client(config.s3);
+  try {
+    await checkSearchAttributes(connection, namespace, logger);
+
+    const worker = await Worker.create({
+      connection,
+      namespace,
+      taskQueue,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createActivities({ config, pools, s3 }),
+      maxConcurrentActivityTaskExecutions: config.worker.max_concurrent_activities,
+      shutdownGraceTime: `${config.worker.shutdown_grace_seconds}s`,
+    });
+
+    const registry = createMetricsRegistry();
+    const http = await startHttpEndpoint({
+      ...splitHostPort(config.worker.http_address),
+      registry,
+      health: () => ({
+        healthy: worker.getState() === 'RUNNING',
+        details: { worker: worker.getState(), namespace, taskQueue },
+      }),
+    });
+    logger.info(
+      { namespace, taskQueue, address: config.temporal.address, http: config.worker.http_address },
+      'worker started',
+    );
+    try {
+      await worker.run();
+    } finally {
+      http.close();
+    }
+    logger.info({ taskQueue }, 'worker stopped');
+  } finally {
+    await pools.close();
+    s3.destroy();
+    await connection.close();
+  }
+}

@@ -1,4 +1,6 @@
 import type { ActivityDeps } from './deps';
+import { archiveActivities } from './archive';
+import { lockActivities } from './lock';
 import { schemaActivities } from './schema';
 
 export type { ActivityDeps } from './deps';
@@ -7,6 +9,8 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...schemaActivities(deps),
+    ...lockActivities(deps),
+    ...archiveActivities(deps),
   };
 }
 

@@ -102,7 +102,7 @@ export async function runWorker({
       namespace,
       taskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: createActivities({ config, pools, s3 }),
+      activities: createActivities({ config, env, pools, s3 }),
       maxConcurrentActivityTaskExecutions: config.worker.max_concurrent_activities,
       shutdownGraceTime: `${config.worker.shutdown_grace_seconds}s`,
     });

@@ -1,9 +1,10 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/shared/errors';
 
 /**
  * Activity options, declared once. Every activity has a start-to-close timeout and retries
- * with back-off, except for the error types that no retry can fix.
+ * with back-off, except for the error types that no retry can fix; everything that streams
+ * heartbeats, so a dead worker's activity is retried elsewhere within seconds.
  */
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1 second',
@@ -17,4 +18,29 @@ const retry: ActivityOptions['retry'] = {
 export const SHORT_IO: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry,
+};
+
+/** Export, read-back verification, deletion manifests: stream a batch, heartbeat as they go. */
+export const STREAMING: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry,
+};
+
+/** One delete transaction; bounded by the session's statement_timeout for each statement. */
+export const DELETE: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry,
+};
+
+/**
+ * The table lock is held by an activity that runs for the whole run. It is not retried: the
+ * workflow takes the lock again itself, and a lost lock must be noticed, not papered over.
+ */
+export const LOCK_HEARTBEAT_MS = 3_000;
+export const LOCK: ActivityOptions = {
+  startToCloseTimeout: '7 days',
+  heartbeatTimeout: '15 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 1 },
 };

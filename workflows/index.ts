@@ -1,2 +1,4 @@
 /** Every workflow the worker hosts; the worker's only workflowsPath. Deterministic code only. */
 export { SnapshotSchema } from './snapshot-schema';
+export { ArchiveTable } from './archive-table';
+export { ArchiveAll } from './archive-all';

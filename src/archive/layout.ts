@@ -3,7 +3,13 @@
  * restore and validate find everything from these keys alone, so a change here is a format
  * change.
  *
- *   {prefix}{database}/{schema}.{table}/_schema/{schemaHash}.json
+ *   {prefix}{database}/{schema}.{table}/
+ *     year=YYYY/month=MM/day=DD/{run}-{batch}.jsonl.gz    rows of one UTC day
+ *     year=YYYY/month=MM/day=DD/{run}-{batch}.manifest.json   what the object holds
+ *     year=YYYY/month=MM/day=DD/{run}-{batch}.deletion.json   keys the delete may remove
+ *     year=YYYY/month=MM/day=DD/{run}-{batch}.deleted.json    what the delete removed
+ *     _schema/{schemaHash}.json, _schema/latest.json, _schema/changes/{when}.json
+ *     _state/watermark.json
  */
 
 /**
@@ -36,3 +42,29 @@ export function tablePrefix(at: TableLocation): string {
 export function schemaSnapshotKey(at: TableLocation, schemaHash: string): string {
   return `${tablePrefix(at)}_schema/${schemaHash}.json`;
 }
+
+const DATA_SUFFIX = '.jsonl.gz';
+
+/**
+ * The data object of one batch. Deterministic for a batch of a run, so a retried export
+ * finds its own earlier attempt; `run` makes keys of different runs distinct, so an object a
+ * deletion manifest refers to is never written again.
+ */
+export function dataObjectKey(at: TableLocation, day: string, run: string, batch: number): string {
+  const [year, month, date] = day.split('-');
+  return `${tablePrefix(at)}year=${year}/month=${month}/day=${date}/${run}-${String(batch).padStart(6, '0')}${DATA_SUFFIX}`;
+}
+
+function sibling(dataKey: string, suffix: string): string {
+  if (!dataKey.endsWith(DATA_SUFFIX)) throw new Error(`not a data object key: ${dataKey}`);
+  return dataKey.slice(0, -DATA_SUFFIX.length) + suffix;
+}
+
+export const manifestKey = (dataKey: string) => sibling(dataKey, '.manifest.json');
+export const deletionManifestKey = (dataKey: string) => sibling(dataKey, '.deletion.json');
+export const deletionReceiptKey = (dataKey: string) => sibling(dataKey, '.deleted.json');
+
+export const latestSchemaKey = (at: TableLocation) => `${tablePrefix(at)}_schema/latest.json`;
+export const schemaChangeKey = (at: TableLocation, when: string, toHash: string) =>
+  `${tablePrefix(at)}_schema/changes/${when.replace(/[:.]/g, '')}-${toHash.slice(0, 12)}.json`;
+export const watermarkKey = (at: TableLocation) => `${tablePrefix(at)}_state/watermark.json`;

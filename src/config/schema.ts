@@ -42,10 +42,20 @@ const batchSize = z
   );
 
 /** Settings a table inherits from `defaults` unless it sets them itself. */
+const pauseBetweenBatches = z
+  .number()
+  .int()
+  .min(0)
+  .max(3_600_000)
+  .describe(
+    'Milliseconds to wait after each batch (a durable timer), so the database is never busy with the archiver for long.',
+  );
+
 const defaultsSchema = z
   .strictObject({
     retention_days: retentionDays.default(90),
     batch_size: batchSize.default(10_000),
+    pause_between_batches_ms: pauseBetweenBatches.default(250),
   })
   .describe('Table settings that every table inherits unless it sets its own.');
 
@@ -60,6 +70,9 @@ const tableSchema = z.strictObject({
   ),
   retention_days: retentionDays.optional().describe('Overrides defaults.retention_days.'),
   batch_size: batchSize.optional().describe('Overrides defaults.batch_size.'),
+  pause_between_batches_ms: pauseBetweenBatches
+    .optional()
+    .describe('Overrides defaults.pause_between_batches_ms.'),
 });
 
 const databaseSchema = z.strictObject({
@@ -89,6 +102,22 @@ const databaseSchema = z.strictObject({
     .default('disable')
     .describe(
       'TLS to the server: disable, require (encrypt, trust any certificate) or verify-full.',
+    ),
+  statement_timeout_ms: z
+    .number()
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .default(30_000)
+    .describe('statement_timeout of every archiver session: no statement may run longer.'),
+  lock_timeout_ms: z
+    .number()
+    .int()
+    .min(10)
+    .max(600_000)
+    .default(2_000)
+    .describe(
+      'lock_timeout of every archiver session: a delete that would wait longer for a row lock gives up and is retried later.',
     ),
   tables: z.array(tableSchema).min(1).describe('Audit tables of this database to archive.'),
 });
@@ -177,6 +206,32 @@ const temporalSchema = z
   })
   .describe('Where the Temporal server is and which task queue the archiver uses.');
 
+const archiveSchema = z
+  .strictObject({
+    max_parallel_tables: z
+      .number()
+      .int()
+      .min(1)
+      .max(200)
+      .default(4)
+      .describe('Most tables archived at the same time in one run, over all databases.'),
+    max_parallel_databases: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(2)
+      .describe('Most databases with a table being archived at the same time in one run.'),
+    max_parallel_tables_per_database: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .default(2)
+      .describe('Most tables of one database archived at the same time.'),
+  })
+  .describe('How one archive run spreads over the configured databases and tables.');
+
 const workerSchema = z
   .strictObject({
     http_address: hostPort
@@ -217,6 +272,7 @@ export const configSchema = z
     s3: s3Schema.describe('The S3-compatible bucket the archive lives in.'),
     defaults: defaultsSchema.prefault({}),
     databases: z.array(databaseSchema).min(1).describe('Databases and their audit tables.'),
+    archive: archiveSchema.prefault({}),
     worker: workerSchema.prefault({}),
   })
   .superRefine((config, ctx) => {

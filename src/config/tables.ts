@@ -10,6 +10,7 @@ export interface ResolvedTable {
   primaryKey: string;
   retentionDays: number;
   batchSize: number;
+  pauseBetweenBatchesMs: number;
 }
 
 function resolve(config: Config, database: DatabaseConfig, table: TableConfig): ResolvedTable {
@@ -21,6 +22,8 @@ function resolve(config: Config, database: DatabaseConfig, table: TableConfig): 
     primaryKey: table.primary_key,
     retentionDays: table.retention_days ?? config.defaults.retention_days,
     batchSize: table.batch_size ?? config.defaults.batch_size,
+    pauseBetweenBatchesMs:
+      table.pause_between_batches_ms ?? config.defaults.pause_between_batches_ms,
   };
 }
 

@@ -11,17 +11,26 @@ export interface SessionLimits {
   connectTimeoutMs: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = {
-  statementTimeoutMs: 30_000,
-  lockTimeoutMs: 5_000,
-  connectTimeoutMs: 5_000,
+/**
+ * The session settings that fix how PostgreSQL prints values as text. The archive stores
+ * every value in its text form, and the delete step recomputes each row's fingerprint from
+ * that form, so both must see the same settings, whatever the server's defaults are.
+ */
+export const TEXT_FORM_SETTINGS: Readonly<Record<string, string>> = {
+  TimeZone: 'UTC',
+  DateStyle: 'ISO,YMD',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '1',
+  bytea_output: 'hex',
+  standard_conforming_strings: 'on',
 };
 
 export function connectionConfig(
   db: DatabaseConfig,
   env: Env,
-  limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+  limits: Partial<SessionLimits> = {},
 ): pg.ClientConfig {
+  const statementTimeoutMs = limits.statementTimeoutMs ?? db.statement_timeout_ms;
   return {
     host: db.host,
     port: db.port,
@@ -30,10 +39,13 @@ export function connectionConfig(
     password: databasePassword(db, env),
     ssl: db.ssl === 'disable' ? false : { rejectUnauthorized: db.ssl === 'verify-full' },
     application_name: 'audit-archiver',
-    connectionTimeoutMillis: limits.connectTimeoutMs,
-    statement_timeout: limits.statementTimeoutMs,
-    lock_timeout: limits.lockTimeoutMs,
-    idle_in_transaction_session_timeout: limits.statementTimeoutMs * 2,
+    options: Object.entries(TEXT_FORM_SETTINGS)
+      .map(([name, value]) => `-c ${name}=${value}`)
+      .join(' '),
+    connectionTimeoutMillis: limits.connectTimeoutMs ?? 5_000,
+    statement_timeout: statementTimeoutMs,
+    lock_timeout: limits.lockTimeoutMs ?? db.lock_timeout_ms,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
   };
 }
 

@@ -75,3 +75,20 @@ export async function deleteObject(s3: S3Client, bucket: string, key: string): P
 export async function headBucket(s3: S3Client, bucket: string): Promise<void> {
   await s3.send(new HeadBucketCommand({ Bucket: bucket }));
 }
+
+/** Writes (or replaces) a small JSON document; for pointers and records, never for archive data. */
+export async function putObjectJson(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  doc: unknown,
+): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: `${JSON.stringify(doc, null, 1)}\n`,
+      ContentType: 'application/json',
+    }),
+  );
+}

@@ -68,6 +68,33 @@ export class SetupError extends ArchiverError {
   readonly retryable = false;
 }
 
+/**
+ * A stored object does not match its manifest (checksum, row count, keys) or cannot be read
+ * as an archive. Nothing that depends on it is deleted.
+ */
+export class VerificationError extends ArchiverError {
+  readonly code = 'VERIFICATION_FAILED';
+  readonly retryable = false;
+}
+
+/** The table's schema changed during a run; the next run snapshots the new schema. */
+export class SchemaChangedError extends ArchiverError {
+  readonly code = 'SCHEMA_CHANGED';
+  readonly retryable = false;
+}
+
+/** The session that held the table's lock is gone; nothing may be deleted until it is retaken. */
+export class LockLostError extends ArchiverError {
+  readonly code = 'LOCK_LOST';
+  readonly retryable = false;
+}
+
+/** A delete removed other rows than its manifest allows; it was rolled back. */
+export class DeleteMismatchError extends ArchiverError {
+  readonly code = 'DELETE_MISMATCH';
+  readonly retryable = false;
+}
+
 /** Failure types that activity retry policies give up on at once. */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'ConfigError',
@@ -77,4 +104,8 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'TableShapeError',
   'ObjectConflictError',
   'SetupError',
+  'VerificationError',
+  'SchemaChangedError',
+  'LockLostError',
+  'DeleteMismatchError',
 ];

@@ -12,6 +12,8 @@ export interface SnapshotSchemaResult extends ResolvedTableRef {
   key: string;
   /** False when this exact schema had been stored before (the object was left as it was). */
   created: boolean;
+  /** The table's previous schema when it changed since the last snapshot, else null. */
+  previousSchemaHash: string | null;
 }
 
 export const DEFAULT_TASK_QUEUE = 'audit-archiver';

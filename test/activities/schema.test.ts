@@ -50,7 +50,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
     });
     pools = new PoolRegistry(config.databases, {});
     s3 = createS3Client(config.s3);
-    const activities = schemaActivities({ config, pools, s3 });
+    const activities = schemaActivities({ config, env: {}, pools, s3 });
     snapshot = (input) => activities.snapshotSchema(input);
   });
 

@@ -18,7 +18,8 @@ export class TestDatabase {
   }
 
   get client(): pg.Pool {
-    this.pool ??= new pg.Pool({ ...PG, database: this.name, max: 4 });
+    // The archiver's sessions print timestamps in UTC; so do the tests'.
+    this.pool ??= new pg.Pool({ ...PG, database: this.name, max: 4, options: '-c TimeZone=UTC' });
     return this.pool;
   }
 
@@ -27,6 +28,16 @@ export class TestDatabase {
     params: unknown[] = [],
   ): Promise<R[]> {
     return (await this.client.query<R>(sql, params)).rows;
+  }
+
+  /** The first row of a query that returns exactly one. */
+  async one<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<R> {
+    const rows = await this.query<R>(sql, params);
+    if (rows.length !== 1) throw new Error(`expected one row, got ${rows.length}: ${sql}`);
+    return rows[0]!;
   }
 
   async drop(): Promise<void> {

@@ -1,0 +1,72 @@
+import type { PoolClient } from 'pg';
+import type { TableLocation } from '../src/archive/layout';
+import { schemaHash, type TableShape } from '../src/archive/schema-snapshot';
+import { TableSql } from '../src/archive/table-sql';
+import { findTable, type ResolvedTable } from '../src/config';
+import { inspectTable, requireArchivable } from '../src/postgres/inspect';
+import { SchemaChangedError } from '../src/shared/errors';
+import type { ResolvedTableRef } from '../src/shared/table-ref';
+import type { ActivityDeps } from './deps';
+
+/** A configured table as it is in the database now, ready for the archive's SQL. */
+export interface TableContext {
+  table: ResolvedTable;
+  location: TableLocation;
+  shape: TableShape;
+  schemaHash: string;
+  sql: TableSql;
+}
+
+/** Reads the table's catalog entry on `client` and checks it can be archived. */
+export async function loadTableContext(
+  deps: ActivityDeps,
+  ref: ResolvedTableRef,
+  client: PoolClient,
+): Promise<TableContext> {
+  const table = findTable(deps.config, ref);
+  const inspection = requireArchivable(await inspectTable(client, table), table);
+  const shape: TableShape = {
+    columns: inspection.columns.map((c) => ({ name: c.name, type: c.type, nullable: !c.not_null })),
+    primaryKey: inspection.primaryKey,
+  };
+  return {
+    table,
+    location: { prefix: deps.config.s3.prefix, ...ref },
+    shape,
+    schemaHash: schemaHash(shape),
+    sql: new TableSql({
+      schema: table.schema,
+      name: table.name,
+      timestampColumn: table.timestampColumn,
+      primaryKey: table.primaryKey,
+      columns: inspection.columns,
+    }),
+  };
+}
+
+/** Refuses to go on when the table no longer has the schema the run snapshotted. */
+export function requireSchema(ctx: TableContext, expected: string): void {
+  if (ctx.schemaHash !== expected) {
+    throw new SchemaChangedError(
+      `${ctx.table.database.name}: ${ctx.table.schema}.${ctx.table.name}: the schema changed during the run (${expected.slice(0, 12)} -> ${ctx.schemaHash.slice(0, 12)}); the next run archives with the new schema`,
+      { database: ctx.table.database.name, table: `${ctx.table.schema}.${ctx.table.name}` },
+    );
+  }
+}
+
+/** Runs `fn` on a client of the table's database pool; a client that failed is discarded. */
+export async function withClient<T>(
+  deps: ActivityDeps,
+  database: string,
+  fn: (client: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await deps.pools.get(database).connect();
+  try {
+    const result = await fn(client);
+    client.release();
+    return result;
+  } catch (err) {
+    client.release(err instanceof Error ? err : true);
+    throw err;
+  }
+}

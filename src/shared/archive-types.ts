@@ -1,0 +1,167 @@
+import type { ResolvedTableRef, TableRef } from './table-ref';
+
+/**
+ * Where an archive run resumes: `afterKey` null means "search for the oldest eligible day on
+ * or after `day`" (null: from the beginning); otherwise `day` is the day being archived and
+ * the next batch starts after that key. Only this travels between batches and across
+ * continue-as-new, never row data.
+ */
+export interface Cursor {
+  day: string | null;
+  afterKey: string | null;
+}
+
+export interface ExportBatchInput {
+  table: ResolvedTableRef;
+  run: string;
+  batch: number;
+  cutoff: string;
+  cursor: Cursor;
+  schemaHash: string;
+}
+
+export interface ExportedBatch {
+  kind: 'batch';
+  object: string;
+  manifest: string;
+  day: string;
+  rowCount: number;
+  bytes: number;
+  firstKey: string;
+  lastKey: string;
+  /** The newest timestamp in the batch, as text and as epoch microseconds. */
+  maxTimestamp: string;
+  maxTimestampMicros: string;
+  next: Cursor;
+}
+
+export type ExportBatchResult = ExportedBatch | { kind: 'done' };
+
+export interface BatchObjectInput {
+  table: ResolvedTableRef;
+  object: string;
+}
+
+export interface VerifyBatchResult {
+  rowCount: number;
+  sha256: string;
+}
+
+export interface DeletionManifestResult {
+  deletionManifest: string;
+  rowCount: number;
+}
+
+/** Identifies the session that holds a table's lock; the delete checks it still does. */
+export interface LockHolder {
+  pid: number;
+  backendStart: string;
+}
+
+export interface DeleteBatchInput extends BatchObjectInput {
+  lock: LockHolder;
+}
+
+export interface DeleteBatchResult {
+  listed: number;
+  deleted: number;
+  changed: number;
+  alreadyGone: number;
+}
+
+export interface HoldTableLockInput {
+  table: ResolvedTableRef;
+  /** How often the held lock's connection is checked and the activity heartbeats. */
+  heartbeatMs: number;
+}
+
+export type HoldTableLockResult =
+  { acquired: false; heldBy: string } | { acquired: true; released: true };
+
+export interface AdvanceWatermarkInput {
+  table: ResolvedTableRef;
+  run: string;
+  cutoff: string;
+  maxTimestamp: string;
+  maxTimestampMicros: string;
+}
+
+export interface EstimateInput {
+  table: ResolvedTableRef;
+  cutoff: string;
+}
+
+export interface DayEstimate {
+  day: string;
+  rows: number;
+}
+
+export interface ArchiveEstimate {
+  rows: number;
+  firstTimestamp: string | null;
+  lastTimestamp: string | null;
+  days: DayEstimate[];
+  estimatedBytes: number;
+}
+
+/** Settings the worker resolves from its config; the workflow needs them to pace itself. */
+export interface TablePlan {
+  table: ResolvedTableRef;
+  retentionDays: number;
+  batchSize: number;
+  pauseBetweenBatchesMs: number;
+}
+
+/** Input of ArchiveTable. Names only: the worker's config holds every setting. */
+export interface ArchiveTableInput extends TableRef {
+  dryRun?: boolean;
+  /** Fixed at the first run and carried across continue-as-new; do not set by hand. */
+  state?: ArchiveTableState;
+}
+
+export interface ArchiveTableState {
+  run: string;
+  cutoff: string;
+  schemaHash: string;
+  cursor: Cursor;
+  nextBatch: number;
+  totals: ArchiveTotals;
+  startedAt: string;
+}
+
+export interface ArchiveTotals {
+  batches: number;
+  rowsArchived: number;
+  rowsDeleted: number;
+  rowsChanged: number;
+  bytes: number;
+  objects: number;
+}
+
+export type ArchiveTableOutcome =
+  | ({ outcome: 'archived'; run: string; cutoff: string; schemaChanged: boolean } & ArchiveTotals)
+  | { outcome: 'locked'; heldBy: string }
+  | { outcome: 'dry-run'; cutoff: string; estimate: ArchiveEstimate };
+
+export interface ArchiveProgress {
+  table: string;
+  state: 'starting' | 'waiting for lock' | 'archiving' | 'pausing' | 'done' | 'dry run';
+  cutoff: string | null;
+  currentDay: string | null;
+  lastError: string | null;
+  totals: ArchiveTotals;
+}
+
+export const emptyTotals = (): ArchiveTotals => ({
+  batches: 0,
+  rowsArchived: 0,
+  rowsDeleted: 0,
+  rowsChanged: 0,
+  bytes: 0,
+  objects: 0,
+});
+
+/** Readable, unique per table: a second start while one runs is refused by Temporal itself. */
+export function archiveTableWorkflowId(ref: ResolvedTableRef, dryRun = false): string {
+  return `${dryRun ? 'archive-dry-run' : 'archive'}/${ref.database}/${ref.schema}.${ref.table}`;
+}

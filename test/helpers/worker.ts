@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import type { Config } from '../../src/config';
+import { PoolRegistry } from '../../src/postgres/pool';
+import { createS3Client } from '../../src/s3/client';
+import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from './stack';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+  });
+  return bundle;
+}
+
+export interface TestWorker {
+  client: Client;
+  taskQueue: string;
+  config: Config;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real worker, in this process, on a task queue of its own, with the project's real
+ * activities against the real PostgreSQL and MinIO, on the real Temporal server.
+ */
+export async function startTestWorker(config: Config): Promise<TestWorker> {
+  const taskQueue = config.temporal.task_queue;
+  const nativeConnection = await NativeConnection.connect({ address: TEMPORAL_ADDRESS });
+  const connection = await Connection.connect({ address: TEMPORAL_ADDRESS });
+  const pools = new PoolRegistry(config.databases, {});
+  const s3 = createS3Client(config.s3);
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    namespace: TEMPORAL_NAMESPACE,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ config, env: {}, pools, s3 }),
+  });
+  const running = worker.run();
+  return {
+    client: new Client({ connection, namespace: TEMPORAL_NAMESPACE }),
+    taskQueue,
+    config,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await pools.close();
+      s3.destroy();
+      await connection.close();
+      await nativeConnection.close();
+    },
+  };
+}
+
+export const uniqueTaskQueue = () => `test-${randomUUID()}`;

@@ -75,7 +75,7 @@ describe('ArchiveTable through the real stack', function () {
       args: [ref],
     });
     assert.equal(outcome.outcome, 'archived');
-    return outcome as Extract<ArchiveTableOutcome, { outcome: 'archived' }>;
+    return outcome;
   }
 
   /** Each column's text form as PostgreSQL prints it in the archiver's session settings. */

@@ -21,7 +21,7 @@ import {
   type Watermark,
 } from '../src/archive/manifests';
 import { lineFingerprint, readBackVerified } from '../src/archive/read-back';
-import { putObjectJson } from '../src/s3/objects';
+import { deleteObject, putObjectJson } from '../src/s3/objects';
 import { selectTables, findTable, type TableFilter } from '../src/config';
 import type {
   AdvanceWatermarkInput,
@@ -153,6 +153,9 @@ export function archiveActivities(deps: ActivityDeps) {
         const object = dataObjectKey(ctx.location, found.day, input.run, input.batch);
         let manifest = await readJson<ObjectManifest>(s3, bucket, manifestKey(object));
         if (!manifest) {
+          // No manifest means nothing refers to whatever an earlier attempt left at this key:
+          // clear it, so the conditional upload below can write the batch afresh.
+          await deleteObject(s3, bucket, object);
           const stats = await streamBatchToStore({
             client,
             copySql: ctx.sql.exportCopy({

@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { z } from 'zod';
 import { configSchema } from '../src/config/schema';
 
@@ -58,11 +59,11 @@ function rows(node: Node, at: string, out: string[]): void {
   }
 }
 
-export function renderConfigurationPage(): string {
+export async function renderConfigurationPage(): Promise<string> {
   const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Node;
   const table: string[] = [];
   rows(schema, '', table);
-  return `# Configuration reference
+  const page = `# Configuration reference
 
 <!-- Generated from src/config/schema.ts by \`npm run docs:config\`; do not edit by hand. -->
 
@@ -93,10 +94,12 @@ ${table.join('\n')}
 ${readFileSync(path.join(__dirname, '..', 'examples', 'audit-archiver.yaml'), 'utf8').trimEnd()}
 \`\`\`
 `;
+  // Formatted as `prettier --check` expects, so the lint and the drift check agree.
+  return format(page, { ...(await resolveConfig(PAGE)), parser: 'markdown' });
 }
 
-if (require.main === module) {
-  const page = renderConfigurationPage();
+async function main(): Promise<void> {
+  const page = await renderConfigurationPage();
   if (process.argv.includes('--write')) {
     writeFileSync(PAGE, page);
     process.stdout.write(`wrote ${path.relative(process.cwd(), PAGE)}\n`);
@@ -115,3 +118,5 @@ if (require.main === module) {
     }
   }
 }
+
+if (require.main === module) void main();

@@ -12,6 +12,8 @@ export function createLogger(options: { level: LogLevel; pretty: boolean }): Log
   return pino({
     level: options.level,
     base: { service: 'audit-archiver' },
+    // The Temporal SDK puts errors under `error`; without a serializer they log as {}.
+    serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
     redact: {
       paths: [
         'password',

@@ -91,13 +91,32 @@ export async function runWorker({
   installRuntime(config, logger, logLevel);
   const { namespace, task_queue: taskQueue } = config.temporal;
 
-  const connection = await NativeConnection.connect(temporalConnectOptions(config.temporal, env));
+  // The HTTP endpoint comes first: a taken port is reported plainly, before any connection
+  // or worker exists that would have to be unwound.
+  let worker: Worker | undefined;
+  const http = await startHttpEndpoint({
+    ...splitHostPort(config.worker.http_address),
+    registry: createMetricsRegistry(),
+    health: () => ({
+      healthy: worker?.getState() === 'RUNNING',
+      details: { worker: worker?.getState() ?? 'STARTING', namespace, taskQueue },
+    }),
+  }).catch((err: unknown) => {
+    throw new SetupError(
+      `worker.http_address ${config.worker.http_address}: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use (another worker?)' : String(err)}`,
+    );
+  });
+  const connection = await NativeConnection.connect(
+    temporalConnectOptions(config.temporal, env),
+  ).catch((err: unknown) => {
+    http.close();
+    throw err;
+  });
   const pools = new PoolRegistry(config.databases, env);
   const s3 = createS3Client(config.s3);
   try {
     await checkSearchAttributes(connection, namespace, logger);
-
-    const worker = await Worker.create({
+    worker = await Worker.create({
       connection,
       namespace,
       taskQueue,
@@ -106,27 +125,14 @@ export async function runWorker({
       maxConcurrentActivityTaskExecutions: config.worker.max_concurrent_activities,
       shutdownGraceTime: `${config.worker.shutdown_grace_seconds}s`,
     });
-
-    const registry = createMetricsRegistry();
-    const http = await startHttpEndpoint({
-      ...splitHostPort(config.worker.http_address),
-      registry,
-      health: () => ({
-        healthy: worker.getState() === 'RUNNING',
-        details: { worker: worker.getState(), namespace, taskQueue },
-      }),
-    });
     logger.info(
       { namespace, taskQueue, address: config.temporal.address, http: config.worker.http_address },
       'worker started',
     );
-    try {
-      await worker.run();
-    } finally {
-      http.close();
-    }
+    await worker.run();
     logger.info({ taskQueue }, 'worker stopped');
   } finally {
+    http.close();
     await pools.close();
     s3.destroy();
     await connection.close();

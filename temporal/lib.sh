@@ -30,7 +30,7 @@ PG_PORT="${PGPORT:-5432}"
 PG_USER="${PGUSER:-postgres}"
 
 # The custom search attributes every namespace of the stack carries. Keep in step
-# with src/temporal/search-attributes.ts (a unit test compares the two).
+# with src/shared/search-attributes.ts (a unit test compares the two).
 SEARCH_ATTRIBUTES=(ArchiveDatabase=Keyword ArchiveTable=Keyword)
 
 say() { printf '%s\n' "$*" >&2; }

@@ -34,7 +34,7 @@ const HISTORY_EVENTS_PER_RUN = 6_000;
  * with bounded parallelism overall, per database and across databases. One table failing
  * does not stop the others; the result lists every table with its outcome.
  */
-export async function ArchiveAll(input: ArchiveAllInput): Promise<ArchiveRunResult> {
+export async function ArchiveAll(input: ArchiveAllInput = {}): Promise<ArchiveRunResult> {
   const state: ArchiveAllState =
     input.state ??
     (await planRun({ database: input.database, table: input.table }).then((plan) => ({

@@ -80,6 +80,9 @@ export async function streamBatchToStore(options: StreamBatchOptions): Promise<E
       Body: hasher,
       ContentType: 'application/gzip',
       StorageClass: options.storageClass,
+      // Never replaces an object: a stalled earlier attempt that wakes up late cannot
+      // overwrite what a later attempt wrote and a manifest refers to (CONTRACT §4).
+      IfNoneMatch: '*',
     },
     partSize: PART_SIZE,
     queueSize: PARTS_IN_FLIGHT,

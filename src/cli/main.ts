@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ArchiverError, ConfigError, TableNotConfiguredError } from '../shared/errors';
 import { commandContext, DEFAULT_CONFIG, LOG_LEVELS, type GlobalOptions } from './context';
+import { archiveCommand } from './archive-command';
 import { doctorCommand } from './doctor-command';
 import { snapshotCommand } from './snapshot-command';
 import { runWorker } from '../worker';
@@ -74,6 +75,28 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
 
   withCommon(
     program
+      .command('archive')
+      .description(
+        'archive every configured table (or the chosen ones) through the ArchiveAll workflow; needs a running worker',
+      )
+      .option('-d, --database <name>', 'only this database')
+      .option('-t, --table <name>', 'only this table (schema.table or table)')
+      .option('-n, --dry-run', 'report per table what would be archived; writes nothing anywhere')
+      .option('--no-wait', 'start the run, print its workflow id and return')
+      .addHelpText(
+        'after',
+        `
+Exit codes: 0 every table archived (or found locked by another run), 1 a table failed, 2 bad input.
+Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --name progress`,
+      ),
+  ).action(
+    (
+      opts: GlobalOptions & { database?: string; table?: string; dryRun?: boolean; wait: boolean },
+    ) => run(() => archiveCommand(ctxOf(opts), opts)),
+  );
+
+  withCommon(
+    program
       .command('snapshot-schema')
       .description(
         "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
@@ -87,6 +110,19 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
   return program;
 }
 
+/**
+ * The error's message, followed by its innermost cause when it has one: a workflow that
+ * failed says why (the table does not exist, ...), not only that it failed.
+ */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  let root: Error = err;
+  while (root.cause instanceof Error) root = root.cause;
+  return root === err || err.message.includes(root.message)
+    ? err.message
+    : `${err.message}: ${root.message}`;
+}
+
 /** Runs the CLI and resolves to the process exit code; never throws. */
 export async function main(argv: readonly string[]): Promise<number> {
   // The AWS SDK warns on every run that its 2027 releases need Node 22; README says so once.
@@ -98,7 +134,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       exitCode = await action();
     } catch (err) {
       exitCode = isBadInput(err) ? EXIT.badInput : EXIT.failed;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = describeError(err);
       process.stderr.write(
         message
           .split('\n')

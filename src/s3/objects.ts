@@ -44,8 +44,9 @@ export async function putIfAbsent(
     );
     return 'created';
   } catch (err) {
-    // 412: the key exists. 409: a concurrent conditional write to the same key is in flight.
-    if (hasStatus(err, 412) || hasStatus(err, 409)) return 'exists';
+    // 412: the key exists. (409, a concurrent conditional write still in flight, is thrown:
+    // the caller's retry then finds the finished object.)
+    if (hasStatus(err, 412)) return 'exists';
     throw err;
   }
 }

@@ -18,7 +18,7 @@ export interface SnapshotSchemaResult extends ResolvedTableRef {
 
 export const DEFAULT_TASK_QUEUE = 'audit-archiver';
 
-/** Readable, unique per table: a second start while one runs is refused by Temporal itself. */
+/** Readable and unique per table (the CLI attaches to a run already going under this id). */
 export function snapshotSchemaWorkflowId(ref: ResolvedTableRef): string {
   return `snapshot-schema/${ref.database}/${ref.schema}.${ref.table}`;
 }

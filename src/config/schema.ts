@@ -182,6 +182,13 @@ const temporalSchema = z
       .min(1)
       .default('audit-archiver')
       .describe('Task queue the worker polls and the CLI starts workflows on.'),
+    web_ui_url: z
+      .url()
+      .nullable()
+      .default(null)
+      .describe(
+        'Base URL of the Temporal Web UI, for links the CLI prints. Default: http://127.0.0.1:8233 when the server is on this machine.',
+      ),
     api_key_env: envName
       .default('TEMPORAL_API_KEY')
       .describe(

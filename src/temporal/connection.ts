@@ -65,3 +65,13 @@ export async function connectClient(
   });
   return new Client({ connection, namespace: config.namespace });
 }
+
+/**
+ * The Web UI of the configured server: `temporal.web_ui_url`, or for a server on this
+ * machine the dev server's default UI port.
+ */
+export function webUiUrl(config: TemporalConfig): string | undefined {
+  if (config.web_ui_url !== null) return config.web_ui_url.replace(/\/$/, '');
+  const host = config.address.slice(0, config.address.lastIndexOf(':'));
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(host) ? `http://${host}:8233` : undefined;
+}

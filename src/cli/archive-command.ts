@@ -1,0 +1,185 @@
+import { temporal } from '@temporalio/proto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { ArchiveAll } from '../../workflows';
+import type { ArchiveProgress } from '../shared/archive-types';
+import type { ArchiveRunProgress, ArchiveRunResult, TableResult } from '../shared/run-types';
+import { selectTables } from '../config';
+import { connectClient, webUiUrl } from '../temporal/connection';
+import type { CommandContext } from './context';
+import { formatBytes, formatCount, formatDuration, formatTable } from './format';
+
+export interface ArchiveCommandOptions {
+  database?: string;
+  table?: string;
+  dryRun?: boolean;
+  wait: boolean;
+}
+
+const POLL_MS = 1_000;
+
+/**
+ * Starts an ArchiveAll run through the Temporal server and, unless --no-wait, follows it:
+ * one line per table as it starts, progresses and finishes, then a summary table. Exit 1
+ * when any table failed.
+ */
+export async function archiveCommand(
+  ctx: CommandContext,
+  options: ArchiveCommandOptions,
+): Promise<number> {
+  // Names are checked here first, so a typo fails at once with exit 2, not inside a workflow.
+  selectTables(ctx.config, options);
+  const client = await connectClient(ctx.config.temporal, ctx.env);
+  try {
+    const { namespace, task_queue: taskQueue } = ctx.config.temporal;
+    const dryRun = options.dryRun === true;
+    const workflowId = `${dryRun ? 'archive-dry-run' : 'archive-run'}/${new Date().toISOString()}`;
+    const handle = await client.workflow.start<typeof ArchiveAll>('ArchiveAll', {
+      taskQueue,
+      workflowId,
+      args: [{ database: options.database, table: options.table, dryRun }],
+      staticSummary: `${dryRun ? 'Dry run' : 'Archive run'}${options.database ? ` of ${options.database}` : ''}${options.table ? ` ${options.table}` : ''}`,
+    });
+    const ui = webUiUrl(ctx.config.temporal);
+    ctx.out(
+      `${dryRun ? 'dry run' : 'archive run'} ${workflowId} started on task queue ${taskQueue}`,
+    );
+    if (ui)
+      ctx.out(
+        `  follow it in the Web UI: ${ui}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`,
+      );
+    if (!(await hasWorker(client, namespace, taskQueue))) {
+      ctx.out(
+        `  no worker polls task queue ${taskQueue} yet: start one with \`audit-archiver worker --config ${ctx.configPath}\``,
+      );
+    }
+    if (!options.wait) return 0;
+
+    const result = await follow(ctx, handle);
+    ctx.out('');
+    ctx.out(dryRun ? dryRunSummary(result.tables) : archiveSummary(result.tables));
+    const failed = result.tables.filter((t) => t.outcome === 'failed');
+    ctx.out('');
+    ctx.out(
+      failed.length === 0
+        ? `${dryRun ? 'dry run' : 'archive run'} finished: ${result.tables.length} tables, none failed${dryRun ? '; nothing was written' : ''}`
+        : `${failed.length} of ${result.tables.length} tables failed`,
+    );
+    return failed.length === 0 ? 0 : 1;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function hasWorker(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
+  const { pollers } = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return (pollers?.length ?? 0) > 0;
+}
+
+/** Prints a line whenever a table starts, moves to another day, or finishes. */
+async function follow(
+  ctx: CommandContext,
+  handle: WorkflowHandle<typeof ArchiveAll>,
+): Promise<ArchiveRunResult> {
+  const printed = new Set<string>();
+  const lastLine = new Map<string, string>();
+  const say = (id: string, line: string) => {
+    if (lastLine.get(id) !== line) ctx.out(line);
+    lastLine.set(id, line);
+  };
+  let done = false;
+  const result = handle.result().finally(() => (done = true));
+  while (!done) {
+    const progress = await queryQuietly<ArchiveRunProgress>(handle, 'progress');
+    for (const t of progress?.finished ?? []) {
+      if (printed.has(t.workflowId)) continue;
+      printed.add(t.workflowId);
+      ctx.out(finishedLine(t));
+    }
+    for (const r of progress?.running ?? []) {
+      const child = await queryQuietly<ArchiveProgress>(
+        handle.client.getHandle(r.workflowId),
+        'progress',
+      );
+      if (!child || printed.has(r.workflowId)) continue;
+      const where = child.currentDay ? `, day ${child.currentDay}` : '';
+      say(
+        r.workflowId,
+        `  ${child.state.padEnd(16)} ${name(r.table)}${where}, ${formatCount(child.totals.rowsArchived)} rows archived`,
+      );
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
+  }
+  const final = await result;
+  for (const t of final.tables) if (!printed.has(t.workflowId)) ctx.out(finishedLine(t));
+  return final;
+}
+
+async function queryQuietly<T>(handle: WorkflowHandle, query: string): Promise<T | undefined> {
+  try {
+    return await handle.client.connection.withDeadline(Date.now() + 3_000, () =>
+      handle.query<T>(query),
+    );
+  } catch {
+    return undefined; // not started yet, or no worker to answer: the next poll tries again
+  }
+}
+
+const name = (t: { database: string; schema: string; table: string }) =>
+  `${t.database} ${t.schema}.${t.table}`;
+
+function finishedLine(t: TableResult): string {
+  switch (t.outcome) {
+    case 'archived':
+      return `  archived         ${name(t)}: ${formatCount(t.rowsArchived ?? 0)} rows in ${t.objects ?? 0} objects, ${formatBytes(t.bytes ?? 0)}, ${formatDuration(t.durationMs)}`;
+    case 'dry-run':
+      return `  would archive    ${name(t)}: ${formatCount(t.estimate?.rows ?? 0)} rows`;
+    case 'failed':
+      return `  FAILED           ${name(t)}: ${t.reason ?? 'unknown reason'}`;
+    default:
+      return `  ${t.outcome.padEnd(16)} ${name(t)}: ${t.reason ?? ''}`;
+  }
+}
+
+function archiveSummary(tables: TableResult[]): string {
+  return formatTable(
+    [
+      'table',
+      'outcome',
+      'rows archived',
+      'rows deleted',
+      'objects',
+      'bytes',
+      'duration',
+      'workflow',
+    ],
+    tables.map((t) => [
+      name(t),
+      t.outcome,
+      formatCount(t.rowsArchived ?? 0),
+      formatCount(t.rowsDeleted ?? 0),
+      String(t.objects ?? 0),
+      formatBytes(t.bytes ?? 0),
+      formatDuration(t.durationMs),
+      t.workflowId,
+    ]),
+  );
+}
+
+function dryRunSummary(tables: TableResult[]): string {
+  return formatTable(
+    ['table', 'rows to archive', 'oldest', 'newest', 'days', 'est. compressed', 'note'],
+    tables.map((t) => [
+      name(t),
+      formatCount(t.estimate?.rows ?? 0),
+      t.estimate?.firstTimestamp ?? '-',
+      t.estimate?.lastTimestamp ?? '-',
+      String(t.estimate?.days.length ?? 0),
+      formatBytes(t.estimate?.estimatedBytes ?? 0),
+      t.outcome === 'dry-run' ? '' : `${t.outcome}: ${t.reason ?? ''}`,
+    ]),
+  );
+}

@@ -281,7 +281,10 @@ export function archiveActivities(deps: ActivityDeps) {
     async deleteBatch(input: DeleteBatchInput): Promise<DeleteBatchResult> {
       const receiptKey = deletionReceiptKey(input.object);
       const receipt = await readJson<DeletionReceipt>(s3, bucket, receiptKey);
-      if (receipt) return receipt;
+      if (receipt) {
+        const { listed, deleted, changed, alreadyGone } = receipt;
+        return { listed, deleted, changed, alreadyGone };
+      }
 
       const manifest = await readManifest(input.object);
       const deletion = await readJson<DeletionManifest>(

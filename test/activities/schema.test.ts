@@ -18,7 +18,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
   let config: Config;
   let pools: PoolRegistry;
   let s3: S3Client;
-  let snapshot: ReturnType<typeof schemaActivities>['snapshotSchema'];
+  let activities: ReturnType<typeof schemaActivities>;
   const env = new MockActivityEnvironment(
     { workflowExecution: { workflowId: 'wf-test', runId: 'r' } },
     { logger: quietLogger },
@@ -50,8 +50,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
     });
     pools = new PoolRegistry(config.databases, {});
     s3 = createS3Client(config.s3);
-    const activities = schemaActivities({ config, env: {}, pools, s3 });
-    snapshot = (input) => activities.snapshotSchema(input);
+    activities = schemaActivities({ config, env: {}, pools, s3 });
   });
 
   after(async () => {
@@ -61,7 +60,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
   });
 
   const run = (table: string) =>
-    runActivity(env, snapshot, { database: db.name, schema: 'public', table });
+    runActivity(env, activities, 'snapshotSchema', { database: db.name, schema: 'public', table });
 
   it('stores the columns, types and key as read from the catalog, under the table prefix', async () => {
     const result = await run('audit_log');
@@ -113,7 +112,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
   });
 
   it('quotes hostile identifiers in SQL and percent-encodes them in keys', async () => {
-    const result = await runActivity(env, snapshot, {
+    const result = await runActivity(env, activities, 'snapshotSchema', {
       database: db.name,
       table: 'slash/and%percent',
     });

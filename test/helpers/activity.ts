@@ -1,13 +1,20 @@
-import { DefaultLogger } from '@temporalio/worker';
 import type { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 
-/** Runs an activity in a mock activity context, keeping its result type (the SDK's loses it). */
-export function runActivity<A extends unknown[], R>(
+type AsyncFunction = (...args: never[]) => Promise<unknown>;
+
+/**
+ * Runs one activity of an activity set in a mock activity context, keeping its argument and
+ * result types (the SDK's `run` loses them).
+ */
+export function runActivity<T extends Record<K, AsyncFunction>, K extends keyof T>(
   env: MockActivityEnvironment,
-  fn: (...args: A) => Promise<R>,
-  ...args: A
-): Promise<R> {
-  return env.run<A, R, (...args: A) => Promise<R>>(fn, ...args);
+  activities: T,
+  name: K,
+  ...args: Parameters<T[K]>
+): ReturnType<T[K]> {
+  const fn = (...a: Parameters<T[K]>) => activities[name](...a);
+  return env.run(fn, ...args) as ReturnType<T[K]>;
 }
 
 /** Activity failures are the point of many tests; only errors of the test itself are printed. */

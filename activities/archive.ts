@@ -232,8 +232,11 @@ export function archiveActivities(deps: ActivityDeps) {
     async verifyBatch(input: BatchObjectInput): Promise<VerifyBatchResult> {
       const manifest = await readManifest(input.object);
       let rows = 0;
-      await readBackVerified(s3, bucket, manifest, cancellationSignal(), () => {
-        if (++rows % 10_000 === 0) heartbeat({ rows });
+      await readBackVerified(s3, bucket, manifest, {
+        signal: cancellationSignal(),
+        onRow: () => {
+          if (++rows % 10_000 === 0) heartbeat({ rows });
+        },
       });
       return { rowCount: manifest.rowCount, sha256: manifest.sha256 };
     },
@@ -252,10 +255,13 @@ export function archiveActivities(deps: ActivityDeps) {
       }
       const keys: string[] = [];
       const fingerprints: string[] = [];
-      await readBackVerified(s3, bucket, manifest, cancellationSignal(), (row) => {
-        keys.push(row.key);
-        fingerprints.push(lineFingerprint(row.line));
-        if (keys.length % 10_000 === 0) heartbeat({ rows: keys.length });
+      await readBackVerified(s3, bucket, manifest, {
+        signal: cancellationSignal(),
+        onRow: (row) => {
+          keys.push(row.key);
+          fingerprints.push(lineFingerprint(row.line));
+          if (keys.length % 10_000 === 0) heartbeat({ rows: keys.length });
+        },
       });
       const doc: DeletionManifest = {
         format: DELETION_MANIFEST_FORMAT,

@@ -10,6 +10,8 @@
  *     year=YYYY/month=MM/day=DD/{run}-{batch}.deleted.json    what the delete removed
  *     _schema/{schemaHash}.json, _schema/latest.json, _schema/changes/{when}.json
  *     _state/watermark.json
+ *     _restored/{target database}/{schema}.{table}/{run}-{batch}.json   restore receipts
+ *     _holds/{id}.json                                  day ranges the archive leaves alone
  */
 
 /**
@@ -68,3 +70,20 @@ export const latestSchemaKey = (at: TableLocation) => `${tablePrefix(at)}_schema
 export const schemaChangeKey = (at: TableLocation, when: string, toHash: string) =>
   `${tablePrefix(at)}_schema/changes/${when.replace(/[:.]/g, '')}-${toHash.slice(0, 12)}.json`;
 export const watermarkKey = (at: TableLocation) => `${tablePrefix(at)}_state/watermark.json`;
+
+/** The day (YYYY-MM-DD) of a data object key, from its Hive-style partition path. */
+export function dayOfKey(key: string): string | undefined {
+  const m = /\/year=(\d{4})\/month=(\d{2})\/day=(\d{2})\/[^/]+$/.exec(key);
+  return m ? `${m[1]}-${m[2]}-${m[3]}` : undefined;
+}
+
+export const isDataKey = (key: string) => key.endsWith(DATA_SUFFIX);
+/** `{run}-{batch}`: the name a data object and its sidecar documents share. */
+export const stemName = (dataKey: string) => sibling(dataKey, '').slice(sibling(dataKey, '').lastIndexOf('/') + 1);
+
+/** Where a restore into `target` records that it restored a data object (the restore watermark). */
+export function restoreReceiptKey(at: TableLocation, target: TableLocation, dataKey: string): string {
+  return `${tablePrefix(at)}_restored/${keySegment(target.database)}/${keySegment(target.schema)}.${keySegment(target.table)}/${stemName(dataKey)}.json`;
+}
+
+export const holdsPrefix = (at: TableLocation) => `${tablePrefix(at)}_holds/`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -7,6 +7,8 @@ import { VerificationError } from '../shared/errors';
 import { LineTransform } from './lines';
 import type { ObjectManifest } from './manifests';
 import { HashingPassThrough } from './streams';
+
+const NEWLINE = Buffer.from('\n');
 
 export interface ReadBackRow {
   /** The line's bytes as stored (without the newline). */
@@ -22,20 +24,40 @@ export interface ReadBackRow {
  * the first and last key. `onRow` sees each row as stored. Throws VerificationError naming
  * the object and what is wrong.
  */
+export interface ReadBackOptions {
+  signal: AbortSignal;
+  /** Sees each row as stored. */
+  onRow?: (row: ReadBackRow) => void;
+  /**
+   * Receives every stored line (with its newline) as it is read, e.g. a COPY FROM stream. The
+   * checks that need the whole object run after the sink has taken the last line, so a
+   * caller writing to a database must keep that work uncommitted until this resolves.
+   */
+  sink?: Writable;
+}
+
 export async function readBackVerified(
   s3: S3Client,
   bucket: string,
   manifest: ObjectManifest,
-  signal: AbortSignal,
-  onRow: (row: ReadBackRow) => void = () => undefined,
+  options: ReadBackOptions,
 ): Promise<void> {
+  const { signal, onRow = () => undefined, sink } = options;
   const where = `s3://${bucket}/${manifest.object}`;
   const fail = (problem: string): never => {
     throw new VerificationError(`${where}: ${problem}`, { object: manifest.object });
   };
-  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifest.object }), {
-    abortSignal: signal,
-  });
+  let out;
+  try {
+    out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifest.object }), {
+      abortSignal: signal,
+    });
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+      fail('the data object is missing');
+    }
+    throw err;
+  }
   const body = out.Body as Readable | undefined;
   if (!body) fail('the store returned no body');
 
@@ -57,10 +79,11 @@ export async function readBackVerified(
     firstKey ??= key as string;
     lastKey = key as string;
     onRow({ line, key: key as string });
-    return undefined;
+    return sink ? Buffer.concat([line, NEWLINE]) : undefined;
   });
   try {
-    await pipeline(body as Readable, hasher, createGunzip(), rows, { signal });
+    if (sink) await pipeline(body as Readable, hasher, createGunzip(), rows, sink, { signal });
+    else await pipeline(body as Readable, hasher, createGunzip(), rows, { signal });
   } catch (err) {
     if (err instanceof VerificationError) throw err;
     if ((err as { code?: string }).code?.startsWith('Z_'))

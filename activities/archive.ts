@@ -2,10 +2,12 @@ import { gzipSync } from 'node:zlib';
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { streamBatchToStore } from '../src/archive/export';
+import { listKeys } from '../src/archive/catalog';
 import {
   dataObjectKey,
   deletionManifestKey,
   deletionReceiptKey,
+  holdsPrefix,
   manifestKey,
   schemaSnapshotKey,
   watermarkKey,
@@ -56,14 +58,36 @@ function workflowIdOfActivity(): string {
   return info.workflowExecution?.workflowId ?? `activity ${info.activityId}`;
 }
 
+/** Held day ranges of a table (see the restore's holdDays): the archive leaves them alone. */
+async function heldDays(
+  deps: ActivityDeps,
+  ctx: TableContext,
+): Promise<{ firstDay: string; lastDay: string }[]> {
+  const keys = await listKeys(deps.s3, deps.config.s3.bucket, holdsPrefix(ctx.location));
+  const holds = await Promise.all(
+    [...keys.keys()].map((key) =>
+      readJson<{ firstDay: string; lastDay: string }>(deps.s3, deps.config.s3.bucket, key),
+    ),
+  );
+  return holds.filter((h): h is { firstDay: string; lastDay: string } => h !== undefined);
+}
+
 async function findBatchDay(
   client: PoolClient,
   ctx: TableContext,
   input: ExportBatchInput,
+  holds: { firstDay: string; lastDay: string }[],
 ): Promise<{ day: string; afterKey: string | null } | undefined> {
   let { day, afterKey } = input.cursor;
   if (afterKey === null) day = await oldestDayFrom(client, ctx, input.cutoff, day);
   while (day !== null) {
+    const current = day;
+    const hold = holds.find((h) => h.firstDay <= current && current <= h.lastDay);
+    if (hold) {
+      day = await oldestDayFrom(client, ctx, input.cutoff, nextDate(hold.lastDay));
+      afterKey = null;
+      continue;
+    }
     const { rows } = await client.query<{ found: boolean }>(
       `select exists (
          select 1 from ${ctx.sql.table} as t
@@ -147,8 +171,9 @@ export function archiveActivities(deps: ActivityDeps) {
       return withClient(deps, input.table.database, async (client) => {
         const ctx = await loadTableContext(deps, input.table, client);
         requireSchema(ctx, input.schemaHash);
-        const found = await findBatchDay(client, ctx, input);
+        const found = await findBatchDay(client, ctx, input, await heldDays(deps, ctx));
         if (!found) return { kind: 'done' };
+        const limit = Math.min(input.batchSize ?? ctx.table.batchSize, ctx.table.batchSize);
 
         const object = dataObjectKey(ctx.location, found.day, input.run, input.batch);
         let manifest = await readJson<ObjectManifest>(s3, bucket, manifestKey(object));
@@ -163,7 +188,7 @@ export function archiveActivities(deps: ActivityDeps) {
               dayStart: `${found.day}T00:00:00Z`,
               dayEnd: `${nextDate(found.day)}T00:00:00Z`,
               afterKey: found.afterKey,
-              limit: ctx.table.batchSize,
+              limit,
             }),
             s3,
             bucket,
@@ -206,7 +231,7 @@ export function archiveActivities(deps: ActivityDeps) {
           manifest = await writeOnce(s3, bucket, manifestKey(object), doc, () => true);
           log.info('batch exported', { object, rows: stats.rowCount, bytes: stats.bytes });
         }
-        const dayComplete = manifest.rowCount < ctx.table.batchSize;
+        const dayComplete = manifest.rowCount < limit;
         return {
           kind: 'batch',
           object,

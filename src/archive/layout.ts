@@ -79,11 +79,20 @@ export function dayOfKey(key: string): string | undefined {
 
 export const isDataKey = (key: string) => key.endsWith(DATA_SUFFIX);
 /** `{run}-{batch}`: the name a data object and its sidecar documents share. */
-export const stemName = (dataKey: string) => sibling(dataKey, '').slice(sibling(dataKey, '').lastIndexOf('/') + 1);
+export const stemName = (dataKey: string) =>
+  sibling(dataKey, '').slice(sibling(dataKey, '').lastIndexOf('/') + 1);
 
-/** Where a restore into `target` records that it restored a data object (the restore watermark). */
-export function restoreReceiptKey(at: TableLocation, target: TableLocation, dataKey: string): string {
-  return `${tablePrefix(at)}_restored/${keySegment(target.database)}/${keySegment(target.schema)}.${keySegment(target.table)}/${stemName(dataKey)}.json`;
+/** Where restores into `target` record which data objects they restored (the restore watermark). */
+export function restoreReceiptsPrefix(at: TableLocation, target: TableLocation): string {
+  return `${tablePrefix(at)}_restored/${keySegment(target.database)}/${keySegment(target.schema)}.${keySegment(target.table)}/`;
+}
+
+export function restoreReceiptKey(
+  at: TableLocation,
+  target: TableLocation,
+  dataKey: string,
+): string {
+  return `${restoreReceiptsPrefix(at, target)}${stemName(dataKey)}.json`;
 }
 
 export const holdsPrefix = (at: TableLocation) => `${tablePrefix(at)}_holds/`;

@@ -95,6 +95,12 @@ export class DeleteMismatchError extends ArchiverError {
   readonly retryable = false;
 }
 
+/** A restore cannot go ahead as asked: conflicting rows under `fail`, or columns it would lose. */
+export class RestoreRefusedError extends ArchiverError {
+  readonly code = 'RESTORE_REFUSED';
+  readonly retryable = false;
+}
+
 /** Failure types that activity retry policies give up on at once. */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'ConfigError',
@@ -108,4 +114,5 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'SchemaChangedError',
   'LockLostError',
   'DeleteMismatchError',
+  'RestoreRefusedError',
 ];

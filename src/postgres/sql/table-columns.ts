@@ -7,6 +7,8 @@ export interface DbColumnRow {
   /** The base type's name after resolving domains: `timestamptz`, `date`, `int8`. */
   base_type: string;
   not_null: boolean;
+  /** PostgreSQL computes the value (GENERATED ALWAYS AS ... STORED); it cannot be written. */
+  generated: boolean;
 }
 
 /** The table's live columns in their physical order. */
@@ -15,7 +17,8 @@ export async function tableColumns(client: ClientBase, tableOid: string): Promis
     `select a.attname::text as name,
             format_type(a.atttypid, a.atttypmod) as type,
             coalesce(base.typname, t.typname)::text as base_type,
-            a.attnotnull as not_null
+            a.attnotnull as not_null,
+            a.attgenerated <> '' as generated
        from pg_catalog.pg_attribute a
        join pg_catalog.pg_type t on t.oid = a.atttypid
        left join pg_catalog.pg_type base on t.typtype = 'd' and base.oid = t.typbasetype

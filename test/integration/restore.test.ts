@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../src/config';
-import type { ArchiveTableOutcome } from '../../src/shared/archive-types';
 import type { RestoreInput, RestoreResult } from '../../src/shared/restore-types';
 import type { ArchiveTable, Restore } from '../../workflows';
 import { testConfig } from '../helpers/config';

@@ -10,14 +10,14 @@ import {
   type TableLocation,
 } from '../src/archive/layout';
 import type { ObjectManifest } from '../src/archive/manifests';
-import { readBackVerified } from '../src/archive/read-back';
+import { lineFingerprint, readBackVerified } from '../src/archive/read-back';
 import type { SchemaSnapshot } from '../src/archive/schema-snapshot';
 import { TableSql } from '../src/archive/table-sql';
 import { findTable } from '../src/config';
 import { inspectTable } from '../src/postgres/inspect';
 import { putObjectJson } from '../src/s3/objects';
 import { describeColumnPlan, planColumns } from '../src/restore/column-plan';
-import { RestoreSql } from '../src/restore/restore-sql';
+import { copyLine, RestoreSql } from '../src/restore/restore-sql';
 import {
   RestoreRefusedError,
   TableNotFoundError,
@@ -37,6 +37,21 @@ import type { ResolvedTableRef } from '../src/shared/table-ref';
 import type { ActivityDeps } from './deps';
 import { readJson } from './s3-json';
 import { withClient } from './table-context';
+
+/** Maps `items` through `fn`, at most `limit` at a time, keeping their order. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 /** A restore receipt: the restore watermark of one object in one target. */
 interface RestoreReceipt extends RestoreObjectResult {
@@ -142,8 +157,8 @@ export function restoreActivities(deps: ActivityDeps) {
         bucket,
         restoreReceiptsPrefix(at, location(input.target)),
       );
-      const objects: PlannedObject[] = [];
-      for (const o of listed.filter((l) => !wanted || wanted.has(l.object))) {
+      const selected = listed.filter((l) => !wanted || wanted.has(l.object));
+      const manifests = await mapLimit(selected, 16, async (o) => {
         const manifest = await readJson<ObjectManifest>(s3, bucket, manifestKey(o.object));
         if (!manifest) {
           throw new VerificationError(
@@ -153,22 +168,21 @@ export function restoreActivities(deps: ActivityDeps) {
             },
           );
         }
-        objects.push({
-          object: o.object,
-          day: o.day,
-          rows: manifest.rowCount,
-          bytes: manifest.bytes,
-          schemaHash: manifest.schemaHash,
-          restored: restored.has(restoreReceiptKey(at, location(input.target), o.object)),
-        });
-        if (objects.length % 100 === 0) heartbeat({ planned: objects.length });
-      }
+        return manifest;
+      });
+      heartbeat({ planned: manifests.length });
+      const objects: PlannedObject[] = selected.map((o, i) => ({
+        object: o.object,
+        day: o.day,
+        rows: manifests[i]!.rowCount,
+        bytes: manifests[i]!.bytes,
+        schemaHash: manifests[i]!.schemaHash,
+        restored: restored.has(restoreReceiptKey(at, location(input.target), o.object)),
+      }));
       const snapshots = new Map<string, SchemaSnapshot>();
-      for (const o of objects) {
-        if (!snapshots.has(o.schemaHash)) {
-          const manifest = (await readJson<ObjectManifest>(s3, bucket, manifestKey(o.object)))!;
-          snapshots.set(o.schemaHash, await readSnapshot(manifest.schemaKey));
-        }
+      for (const manifest of manifests) {
+        if (!snapshots.has(manifest.schemaHash))
+          snapshots.set(manifest.schemaHash, await readSnapshot(manifest.schemaKey));
       }
       const keyColumn =
         [...snapshots.values()][0]?.archiveKey ?? findTable(config, input.source).primaryKey;
@@ -239,7 +253,6 @@ export function restoreActivities(deps: ActivityDeps) {
         schema: input.target.schema,
         table: input.target.table,
         keyColumn: manifest.primaryKey.column,
-        keyType: target.keyType,
         plan,
         rowJson: (alias) => targetSql.rowJson(alias),
         sameSchema:
@@ -254,9 +267,11 @@ export function restoreActivities(deps: ActivityDeps) {
         try {
           await client.query(sql.createStaging());
           let rows = 0;
+          const columns = sql.columns;
           await readBackVerified(s3, bucket, manifest, {
             signal: cancellationSignal(),
             sink: client.query(copyFrom(sql.copyIn())),
+            toSink: (line, row) => copyLine(row, columns, lineFingerprint(line)),
             onRow: () => {
               if (++rows % 10_000 === 0) heartbeat({ rows });
             },

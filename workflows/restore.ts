@@ -27,6 +27,8 @@ const { planRestore, restoreObject } = proxyActivities<Activities>(STREAMING);
 const { holdDays } = proxyActivities<Activities>(SHORT_IO);
 
 const HISTORY_EVENTS_PER_RUN = 4_000;
+/** Objects restored at the same time, each in its own transaction. */
+const OBJECTS_AT_ONCE = 4;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Carried across continue-as-new; not set by hand. */
@@ -93,32 +95,41 @@ export async function Restore(
   progress.state = 'restoring';
   const remaining = [...plan.toRestore];
   const totals = progress.totals;
-  while (remaining.length > 0) {
-    if (CancellationScope.current().consideredCancelled) {
-      throw new CancelledFailure(
-        `cancelled with ${remaining.length} objects left; every object is in or out whole`,
+  const running = new Set<string>();
+  // A few objects at a time, each in its own transaction: they are independent.
+  const runner = async () => {
+    while (remaining.length > 0) {
+      if (CancellationScope.current().consideredCancelled) return;
+      if (workflowInfo().historyLength > HISTORY_EVENTS_PER_RUN) return;
+      const object = remaining.shift()!;
+      running.add(object);
+      progress.current = object;
+      const result = await CancellationScope.nonCancellable(() =>
+        restoreObject({
+          source,
+          target,
+          object,
+          conflict,
+          dropMissingColumns: input.dropMissingColumns === true,
+        }),
       );
+      running.delete(object);
+      totals.objects++;
+      totals.rows += result.rows;
+      totals.inserted += result.inserted;
+      totals.overwritten += result.overwritten;
+      totals.skipped += result.skipped;
+      totals.identical += result.identical;
     }
-    if (workflowInfo().historyLength > HISTORY_EVENTS_PER_RUN) {
-      return await continueAsNew<typeof Restore>({ ...input, state: { remaining, totals } });
-    }
-    const object = remaining.shift()!;
-    progress.current = object;
-    const result = await CancellationScope.nonCancellable(() =>
-      restoreObject({
-        source,
-        target,
-        object,
-        conflict,
-        dropMissingColumns: input.dropMissingColumns === true,
-      }),
+  };
+  await Promise.all(Array.from({ length: OBJECTS_AT_ONCE }, runner));
+  if (CancellationScope.current().consideredCancelled) {
+    throw new CancelledFailure(
+      `cancelled with ${remaining.length} objects left; every object is in or out whole`,
     );
-    totals.objects++;
-    totals.rows += result.rows;
-    totals.inserted += result.inserted;
-    totals.overwritten += result.overwritten;
-    totals.skipped += result.skipped;
-    totals.identical += result.identical;
+  }
+  if (remaining.length > 0) {
+    return await continueAsNew<typeof Restore>({ ...input, state: { remaining, totals } });
   }
   progress.state = 'done';
   progress.current = null;

@@ -29,11 +29,13 @@ export interface ReadBackOptions {
   /** Sees each row as stored. */
   onRow?: (row: ReadBackRow) => void;
   /**
-   * Receives every stored line (with its newline) as it is read, e.g. a COPY FROM stream. The
-   * checks that need the whole object run after the sink has taken the last line, so a
-   * caller writing to a database must keep that work uncommitted until this resolves.
+   * Receives every row as it is read, as the bytes `toSink` makes of it (default: the stored
+   * line and a newline), e.g. a COPY FROM stream. The checks that need the whole object run
+   * after the sink has taken the last row, so a caller writing to a database must keep that
+   * work uncommitted until this resolves.
    */
   sink?: Writable;
+  toSink?: (line: Buffer, row: Record<string, unknown>) => string | Buffer;
 }
 
 export async function readBackVerified(
@@ -42,7 +44,7 @@ export async function readBackVerified(
   manifest: ObjectManifest,
   options: ReadBackOptions,
 ): Promise<void> {
-  const { signal, onRow = () => undefined, sink } = options;
+  const { signal, onRow = () => undefined, sink, toSink } = options;
   const where = `s3://${bucket}/${manifest.object}`;
   const fail = (problem: string): never => {
     throw new VerificationError(`${where}: ${problem}`, { object: manifest.object });
@@ -79,7 +81,10 @@ export async function readBackVerified(
     firstKey ??= key as string;
     lastKey = key as string;
     onRow({ line, key: key as string });
-    return sink ? Buffer.concat([line, NEWLINE]) : undefined;
+    if (!sink) return undefined;
+    return toSink
+      ? Buffer.from(toSink(line, row as Record<string, unknown>))
+      : Buffer.concat([line, NEWLINE]);
   });
   try {
     if (sink) await pipeline(body as Readable, hasher, createGunzip(), rows, sink, { signal });

@@ -132,6 +132,92 @@ export function archiveActivities(deps: ActivityDeps) {
     return manifest;
   };
 
+  /** The body of deleteBatch (below), which heartbeats around it. */
+  async function deleteBatchOnce(input: DeleteBatchInput): Promise<DeleteBatchResult> {
+    const receiptKey = deletionReceiptKey(input.object);
+    const receipt = await readJson<DeletionReceipt>(s3, bucket, receiptKey);
+    if (receipt) {
+      const { listed, deleted, changed, alreadyGone } = receipt;
+      return { listed, deleted, changed, alreadyGone };
+    }
+
+    const manifest = await readManifest(input.object);
+    const deletion = await readJson<DeletionManifest>(
+      s3,
+      bucket,
+      deletionManifestKey(input.object),
+    );
+    if (
+      !deletion ||
+      deletion.objectSha256 !== manifest.sha256 ||
+      deletion.keys.length !== manifest.rowCount
+    ) {
+      throw new VerificationError(
+        `s3://${bucket}/${deletionManifestKey(input.object)}: missing or does not match its object`,
+        {
+          object: input.object,
+        },
+      );
+    }
+    const result = await withClient(deps, input.table.database, async (client) => {
+      const ctx = await loadTableContext(deps, input.table, client);
+      requireSchema(ctx, manifest.schemaHash);
+      await client.query('begin');
+      try {
+        const { rows: held } = await client.query<{ held: boolean }>(
+          `select exists (
+             select 1
+               from pg_catalog.pg_locks l
+               join pg_catalog.pg_stat_activity a on a.pid = l.pid
+              where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+                and l.classid = $1::int::oid
+                and l.objid = to_regclass($2::text)::oid
+                and l.pid = $3::int
+                and a.backend_start = $4::timestamptz
+           ) as held`,
+          [LOCK_CLASS_ID, ctx.sql.table, input.lock.pid, input.lock.backendStart],
+        );
+        if (!held[0]?.held) {
+          throw new LockLostError(
+            `${ctx.sql.table}: this run no longer holds the table's lock; nothing was deleted`,
+          );
+        }
+        const before = await count(client, ctx, deletion.keys);
+        const { rows } = await client.query<{ deleted: number }>(ctx.sql.deleteListed(), [
+          deletion.keys,
+          deletion.fingerprints,
+        ]);
+        const deleted = rows[0]?.deleted ?? 0;
+        const after = await count(client, ctx, deletion.keys);
+        if (deleted !== before - after || deleted > deletion.keys.length) {
+          throw new DeleteMismatchError(
+            `${ctx.sql.table}: the delete removed ${deleted} rows where ${before - after} of the ${deletion.keys.length} listed disappeared; rolled back`,
+          );
+        }
+        await client.query('commit');
+        return {
+          listed: deletion.keys.length,
+          deleted,
+          changed: after,
+          alreadyGone: deletion.keys.length - before,
+        };
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
+      }
+    });
+    const doc: DeletionReceipt = {
+      format: DELETION_RECEIPT_FORMAT,
+      object: input.object,
+      ...result,
+      workflowId: workflowIdOfActivity(),
+      deletedAt: new Date().toISOString(),
+    };
+    await writeOnce(s3, bucket, receiptKey, doc, () => true);
+    log.info('batch deleted', { object: input.object, ...result });
+    return result;
+  }
+
   return {
     /** The settings of a configured table that the workflow paces itself by. */
     planTable(input: TableRef): Promise<TablePlan> {
@@ -310,88 +396,12 @@ export function archiveActivities(deps: ActivityDeps) {
      * reply was lost finds the receipt (or finds the rows gone) and deletes nothing else.
      */
     async deleteBatch(input: DeleteBatchInput): Promise<DeleteBatchResult> {
-      const receiptKey = deletionReceiptKey(input.object);
-      const receipt = await readJson<DeletionReceipt>(s3, bucket, receiptKey);
-      if (receipt) {
-        const { listed, deleted, changed, alreadyGone } = receipt;
-        return { listed, deleted, changed, alreadyGone };
+      const beat = setInterval(() => heartbeat(), 2_000);
+      try {
+        return await deleteBatchOnce(input);
+      } finally {
+        clearInterval(beat);
       }
-
-      const manifest = await readManifest(input.object);
-      const deletion = await readJson<DeletionManifest>(
-        s3,
-        bucket,
-        deletionManifestKey(input.object),
-      );
-      if (
-        !deletion ||
-        deletion.objectSha256 !== manifest.sha256 ||
-        deletion.keys.length !== manifest.rowCount
-      ) {
-        throw new VerificationError(
-          `s3://${bucket}/${deletionManifestKey(input.object)}: missing or does not match its object`,
-          {
-            object: input.object,
-          },
-        );
-      }
-      const result = await withClient(deps, input.table.database, async (client) => {
-        const ctx = await loadTableContext(deps, input.table, client);
-        requireSchema(ctx, manifest.schemaHash);
-        await client.query('begin');
-        try {
-          const { rows: held } = await client.query<{ held: boolean }>(
-            `select exists (
-               select 1
-                 from pg_catalog.pg_locks l
-                 join pg_catalog.pg_stat_activity a on a.pid = l.pid
-                where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-                  and l.classid = $1::int::oid
-                  and l.objid = to_regclass($2::text)::oid
-                  and l.pid = $3::int
-                  and a.backend_start = $4::timestamptz
-             ) as held`,
-            [LOCK_CLASS_ID, ctx.sql.table, input.lock.pid, input.lock.backendStart],
-          );
-          if (!held[0]?.held) {
-            throw new LockLostError(
-              `${ctx.sql.table}: this run no longer holds the table's lock; nothing was deleted`,
-            );
-          }
-          const before = await count(client, ctx, deletion.keys);
-          const { rows } = await client.query<{ deleted: number }>(ctx.sql.deleteListed(), [
-            deletion.keys,
-            deletion.fingerprints,
-          ]);
-          const deleted = rows[0]?.deleted ?? 0;
-          const after = await count(client, ctx, deletion.keys);
-          if (deleted !== before - after || deleted > deletion.keys.length) {
-            throw new DeleteMismatchError(
-              `${ctx.sql.table}: the delete removed ${deleted} rows where ${before - after} of the ${deletion.keys.length} listed disappeared; rolled back`,
-            );
-          }
-          await client.query('commit');
-          return {
-            listed: deletion.keys.length,
-            deleted,
-            changed: after,
-            alreadyGone: deletion.keys.length - before,
-          };
-        } catch (err) {
-          await client.query('rollback').catch(() => undefined);
-          throw err;
-        }
-      });
-      const doc: DeletionReceipt = {
-        format: DELETION_RECEIPT_FORMAT,
-        object: input.object,
-        ...result,
-        workflowId: workflowIdOfActivity(),
-        deletedAt: new Date().toISOString(),
-      };
-      await writeOnce(s3, bucket, receiptKey, doc, () => true);
-      log.info('batch deleted', { object: input.object, ...result });
-      return result;
     },
 
     /** Moves the table's watermark to the batch's newest timestamp; never backwards. */

@@ -20,6 +20,15 @@ export const SHORT_IO: ActivityOptions = {
   retry,
 };
 
+/**
+ * Reading the throttle signals: a few catalog queries bounded by statement_timeout. Retried
+ * like any read; a database that cannot answer them cannot take a batch either.
+ */
+export const THROTTLE_CHECK: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry,
+};
+
 /** Export, read-back verification, deletion manifests: stream a batch, heartbeat as they go. */
 export const STREAMING: ActivityOptions = {
   startToCloseTimeout: '30 minutes',
@@ -27,9 +36,23 @@ export const STREAMING: ActivityOptions = {
   retry,
 };
 
+/**
+ * Validation of one table's archive: reads back every object of the range, so it may run for
+ * hours on a large archive; the heartbeat (one per object, and every 10,000 rows) is what
+ * notices a dead worker.
+ */
+export const VALIDATE: ActivityOptions = {
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '1 minute',
+  retry,
+};
+
 /** One delete transaction; bounded by the session's statement_timeout for each statement. */
 export const DELETE: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  // The delete heartbeats while its statements run, so a dead worker's delete is retried in
+  // seconds rather than after the whole start-to-close timeout.
+  heartbeatTimeout: '10 seconds',
   retry,
 };
 

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
@@ -6,9 +7,14 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  log,
+  metricMeter,
+  patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -19,12 +25,28 @@ import {
   type ArchiveTableInput,
   type ArchiveTableOutcome,
   type ArchiveTableState,
+  type DeleteBatchResult,
   type ExportedBatch,
   type LockHolder,
 } from '../src/shared/archive-types';
 import { ArchiveDatabase, ArchiveTable as ArchiveTableKey } from '../src/shared/search-attributes';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
-import { DELETE, LOCK, LOCK_HEARTBEAT_MS, SHORT_IO, STREAMING } from './activity-options';
+import {
+  afterBatch,
+  decideThrottle,
+  initialThrottleState,
+  nextConsecutivePauses,
+  type BatchTiming,
+  type ThrottleState,
+} from '../src/shared/throttle';
+import {
+  DELETE,
+  LOCK,
+  LOCK_HEARTBEAT_MS,
+  SHORT_IO,
+  STREAMING,
+  THROTTLE_CHECK,
+} from './activity-options';
 import { lockGrantedSignal, progressQuery } from './messages';
 
 const { planTable, snapshotSchema, advanceWatermark, releaseTableLock } =
@@ -33,6 +55,19 @@ const { exportBatch, verifyBatch, writeDeletionManifest, estimateArchive } =
   proxyActivities<Activities>(STREAMING);
 const { deleteBatch } = proxyActivities<Activities>(DELETE);
 const { holdTableLock } = proxyActivities<Activities>(LOCK);
+const { readThrottleSignals } = proxyActivities<Activities>(THROTTLE_CHECK);
+
+// Emitted through the SDK's metrics (worker.sdk_metrics_address); not emitted on replay.
+const throttlePauses = metricMeter.createCounter(
+  'audit_archiver_throttle_pauses',
+  'pauses',
+  'Waits before a batch because a throttle limit was passed, by the first signal named.',
+);
+const throttlePausedMs = metricMeter.createCounter(
+  'audit_archiver_throttle_paused_ms',
+  'ms',
+  'Time spent waiting on throttle limits.',
+);
 
 /** Continue as new well before Temporal's history warnings (10,240 events). */
 const HISTORY_EVENTS_PER_RUN = 4_000;
@@ -42,7 +77,7 @@ type LockState =
   | { state: 'waiting' }
   | { state: 'held'; holder: LockHolder }
   | { state: 'busy'; heldBy: string }
-  | { state: 'lost'; reason: string };
+  | { state: 'lost'; reason: string; timedOut: boolean };
 
 /**
  * Archives one configured table: under the table's lock, exports each batch of rows older
@@ -54,6 +89,8 @@ type LockState =
 export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTableOutcome> {
   const ref = resolveTableRef(input);
   const label = `${ref.database} ${ref.schema}.${ref.table}`;
+  // Runs started before throttling existed replay without its activity calls and timers.
+  const throttling = patched('throttle-v1');
   upsertSearchAttributes([
     { key: ArchiveDatabase, value: ref.database },
     { key: ArchiveTableKey, value: `${ref.schema}.${ref.table}` },
@@ -93,6 +130,7 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
       schemaChanged = snapshot.previousSchemaHash !== null;
     }
     progress.state = 'archiving';
+    let lastBatch: (BatchTiming & { startedAt: number }) | null = null;
     for (;;) {
       if (CancellationScope.current().consideredCancelled) {
         throw new CancelledFailure(
@@ -106,11 +144,25 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
         await lock.release();
         return await continueAsNew<typeof ArchiveTable>({ ...input, state });
       }
+      if (throttling) {
+        const pace = await throttle(ref, plan.batchSize, state, lastBatch, progress);
+        progress.batchSize = pace.batchSize;
+      }
       // A batch, once begun, runs to its end even if the run is cancelled meanwhile.
-      const done = await CancellationScope.nonCancellable(() =>
+      const batchStarted = Date.now();
+      const batch = await CancellationScope.nonCancellable(() =>
         archiveBatch(ref, state, lock, progress),
       );
-      if (done) break;
+      if (batch === 'done') break;
+      if (throttling) {
+        lastBatch = {
+          ...batch,
+          workMs: Date.now() - batchStarted,
+          elapsedMs: 0,
+          full: batch.rows >= (state.throttle?.batchSize ?? plan.batchSize),
+          startedAt: batchStarted,
+        };
+      }
       if (plan.pauseBetweenBatchesMs > 0) {
         progress.state = 'pausing';
         await sleep(plan.pauseBetweenBatchesMs);
@@ -150,13 +202,61 @@ function newRunState(retentionDays: number): ArchiveTableState {
   };
 }
 
-/** One batch, start to end. Returns true when no eligible row is left. */
+/**
+ * Before a batch: learns from the last batch (baseline time per row, adapted batch size),
+ * then waits on durable timers while a throttle limit is passed, saying why in the progress
+ * query, the Web UI's current details, the log and a metric. The signals are read again
+ * after each wait, so the pause ends when they clear.
+ */
+async function throttle(
+  ref: ResolvedTableRef,
+  maxBatchSize: number,
+  state: ArchiveTableState,
+  last: (BatchTiming & { startedAt: number }) | null,
+  progress: ArchiveProgress,
+): Promise<ThrottleState> {
+  let pace = state.throttle ?? initialThrottleState(maxBatchSize);
+  let timing: BatchTiming | null = last && { ...last, elapsedMs: Date.now() - last.startedAt };
+  let waited = false;
+  for (;;) {
+    const { limits, signals } = await readThrottleSignals({ table: ref });
+    const decision = decideThrottle(limits, signals, timing, pace);
+    if (timing) pace = afterBatch(limits, maxBatchSize, timing, pace);
+    // Rate ceilings and the slowdown are about the last batch: judged once, not on re-checks.
+    timing = null;
+    pace = { ...pace, consecutivePauses: nextConsecutivePauses(decision, pace) };
+    state.throttle = pace;
+    if (!decision.pause) break;
+    const until = new Date(Date.now() + decision.ms).toISOString();
+    progress.state = 'throttled';
+    progress.throttledBy = decision.by;
+    progress.throttleReason = decision.reason;
+    progress.throttledUntil = until;
+    setCurrentDetails(`Throttled until ${until}: ${decision.reason}`);
+    log.info('throttled', { by: decision.by, reason: decision.reason, ms: decision.ms });
+    const tags = { database: ref.database, signal: decision.by[0] ?? 'unknown' };
+    throttlePauses.add(1, tags);
+    throttlePausedMs.add(decision.ms, tags);
+    waited = true;
+    await sleep(decision.ms, { summary: `throttled: ${decision.by.join(', ')}` });
+  }
+  if (waited) {
+    delete progress.throttledBy;
+    delete progress.throttleReason;
+    delete progress.throttledUntil;
+    progress.state = 'archiving';
+    setCurrentDetails('');
+  }
+  return pace;
+}
+
+/** One batch, start to end: its rows and bytes, or 'done' when no eligible row is left. */
 async function archiveBatch(
   ref: ResolvedTableRef,
   state: ArchiveTableState,
   lock: TableLock,
   progress: ArchiveProgress,
-): Promise<boolean> {
+): Promise<'done' | { rows: number; bytes: number }> {
   const exported = await exportBatch({
     table: ref,
     run: state.run,
@@ -164,14 +264,14 @@ async function archiveBatch(
     cutoff: state.cutoff,
     cursor: state.cursor,
     schemaHash: state.schemaHash,
+    ...(state.throttle && { batchSize: state.throttle.batchSize }),
   });
-  if (exported.kind === 'done') return true;
+  if (exported.kind === 'done') return 'done';
   progress.currentDay = exported.day;
   const batch: ExportedBatch = exported;
   await verifyBatch({ table: ref, object: batch.object });
   await writeDeletionManifest({ table: ref, object: batch.object });
-  const holder = await lock.holder();
-  const deleted = await deleteBatch({ table: ref, object: batch.object, lock: holder });
+  const deleted = await deleteUnderLock(ref, batch.object, lock);
   await advanceWatermark({
     table: ref,
     run: state.run,
@@ -188,7 +288,33 @@ async function archiveBatch(
   t.bytes += batch.bytes;
   state.cursor = batch.next;
   state.nextBatch++;
-  return false;
+  return { rows: batch.rowCount, bytes: batch.bytes };
+}
+
+/**
+ * Deletes the batch while this run holds the table's lock. A worker that died during the
+ * delete took the lock's session with it, so the retried delete finds the lock gone
+ * (LockLostError, nothing deleted): take the lock again and delete again. The delete is
+ * idempotent, and taking the lock fails cleanly if another run holds it meanwhile.
+ */
+async function deleteUnderLock(
+  ref: ResolvedTableRef,
+  object: string,
+  lock: TableLock,
+): Promise<DeleteBatchResult> {
+  for (let attempt = 1; ; attempt++) {
+    const holder = await lock.holder();
+    try {
+      return await deleteBatch({ table: ref, object, lock: holder });
+    } catch (err) {
+      const lockLost =
+        err instanceof ActivityFailure &&
+        err.cause instanceof ApplicationFailure &&
+        err.cause.type === 'LockLostError';
+      if (!lockLost || attempt >= 3) throw err;
+      lock.forget();
+    }
+  }
 }
 
 /**
@@ -209,6 +335,29 @@ class TableLock {
   }
 
   async acquire(): Promise<LockState> {
+    for (let attempt = 1; ; attempt++) {
+      const settled = await this.tryAcquire();
+      if (settled.state !== 'lost') return settled;
+      // Timed out before the lock was granted: the worker running it died, and its session
+      // (with any lock it took) died too. Nothing was held, so nothing was lost: try again.
+      if (settled.timedOut && attempt < 5) {
+        await this.release();
+        continue;
+      }
+      throw ApplicationFailure.nonRetryable(
+        `could not take the table lock: ${settled.reason}`,
+        'LockLostError',
+      );
+    }
+  }
+
+  /** The database says this run's lock session is gone: the next holder() takes it again. */
+  forget(): void {
+    if (this.lock.state === 'held')
+      this.lock = { state: 'lost', reason: 'the lock session is gone', timedOut: false };
+  }
+
+  private async tryAcquire(): Promise<LockState> {
     this.lock = { state: 'waiting' };
     const scope = new CancellationScope();
     this.scope = scope;
@@ -223,18 +372,15 @@ class TableLock {
         (err: unknown) => {
           this.lock = isCancellation(err)
             ? { state: 'none' }
-            : { state: 'lost', reason: err instanceof Error ? err.message : String(err) };
+            : {
+                state: 'lost',
+                reason: err instanceof Error ? err.message : String(err),
+                timedOut: err instanceof ActivityFailure && err.cause instanceof TimeoutFailure,
+              };
         },
       );
     await condition(() => this.lock.state !== 'waiting');
-    const settled = this.lock as LockState;
-    if (settled.state === 'lost') {
-      throw ApplicationFailure.nonRetryable(
-        `could not take the table lock: ${settled.reason}`,
-        'LockLostError',
-      );
-    }
-    return settled;
+    return this.lock;
   }
 
   /** The session holding the lock, taking the lock again if it was lost. */

@@ -51,11 +51,150 @@ const pauseBetweenBatches = z
     'Milliseconds to wait after each batch (a durable timer), so the database is never busy with the archiver for long.',
   );
 
+/**
+ * Adaptive throttling (docs/performance-tuning.md): before each batch the archiver reads these
+ * signals from the database and waits on a durable timer while one is over its limit.
+ * `defaults.throttle` sets every limit; a database's `throttle` overrides single keys.
+ */
+const throttleFields = {
+  max_replica_lag_ms: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .describe(
+      'Wait while any replica replays more than this many milliseconds behind (pg_stat_replication.replay_lag); null turns the check off.',
+    ),
+  max_wal_ready_files: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .describe(
+      'Wait while more WAL segments than this wait for archive_command (.ready files), or while the WAL archiver is failing; null turns the check off.',
+    ),
+  pause_during_vacuum: z
+    .boolean()
+    .describe(
+      'Wait while a vacuum (usually autovacuum) is working on the table being archived (pg_stat_progress_vacuum).',
+    ),
+  max_lock_waiters: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .describe(
+      'Wait while more sessions of the database than this wait for a lock (pg_stat_activity wait_event_type Lock); null turns the check off.',
+    ),
+  max_slowdown: z
+    .number()
+    .min(1)
+    .nullable()
+    .describe(
+      "Wait when the last full batch took more than this many times the archiver's usual time per row (its own statements slowing down means the database is busy); null turns the check off.",
+    ),
+  max_rows_per_second: z
+    .number()
+    .int()
+    .min(1)
+    .nullable()
+    .describe('Most rows archived per second per table, pauses included; null for no ceiling.'),
+  max_bytes_per_second: z
+    .number()
+    .int()
+    .min(1)
+    .nullable()
+    .describe(
+      'Most compressed archive bytes written per second per table, pauses included; null for no ceiling.',
+    ),
+  pause_ms: z
+    .number()
+    .int()
+    .min(10)
+    .max(3_600_000)
+    .describe(
+      'First wait when a database signal is over its limit; it doubles while the signal stays over.',
+    ),
+  max_pause_ms: z
+    .number()
+    .int()
+    .min(10)
+    .max(3_600_000)
+    .describe('Longest single wait; the signals are read again after each wait.'),
+  target_batch_ms: z
+    .number()
+    .int()
+    .min(10)
+    .nullable()
+    .describe(
+      'When set, the batch size adapts toward this batch duration (export to delete), between min_batch_size and batch_size; null keeps batch_size.',
+    ),
+  min_batch_size: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .describe('Smallest batch size the adaptation may choose.'),
+};
+
+const throttleDefaultsSchema = z
+  .strictObject({
+    max_replica_lag_ms: throttleFields.max_replica_lag_ms.default(10_000),
+    max_wal_ready_files: throttleFields.max_wal_ready_files.default(64),
+    pause_during_vacuum: throttleFields.pause_during_vacuum.default(true),
+    max_lock_waiters: throttleFields.max_lock_waiters.default(5),
+    max_slowdown: throttleFields.max_slowdown.default(3),
+    max_rows_per_second: throttleFields.max_rows_per_second.default(null),
+    max_bytes_per_second: throttleFields.max_bytes_per_second.default(null),
+    pause_ms: throttleFields.pause_ms.default(5_000),
+    max_pause_ms: throttleFields.max_pause_ms.default(60_000),
+    target_batch_ms: throttleFields.target_batch_ms.default(null),
+    min_batch_size: throttleFields.min_batch_size.default(100),
+  })
+  .describe('Throttling limits every database inherits unless it overrides them.');
+
+const throttleOverrideSchema = z
+  .strictObject({
+    max_replica_lag_ms: throttleFields.max_replica_lag_ms
+      .optional()
+      .describe('Overrides defaults.throttle.max_replica_lag_ms.'),
+    max_wal_ready_files: throttleFields.max_wal_ready_files
+      .optional()
+      .describe('Overrides defaults.throttle.max_wal_ready_files.'),
+    pause_during_vacuum: throttleFields.pause_during_vacuum
+      .optional()
+      .describe('Overrides defaults.throttle.pause_during_vacuum.'),
+    max_lock_waiters: throttleFields.max_lock_waiters
+      .optional()
+      .describe('Overrides defaults.throttle.max_lock_waiters.'),
+    max_slowdown: throttleFields.max_slowdown
+      .optional()
+      .describe('Overrides defaults.throttle.max_slowdown.'),
+    max_rows_per_second: throttleFields.max_rows_per_second
+      .optional()
+      .describe('Overrides defaults.throttle.max_rows_per_second.'),
+    max_bytes_per_second: throttleFields.max_bytes_per_second
+      .optional()
+      .describe('Overrides defaults.throttle.max_bytes_per_second.'),
+    pause_ms: throttleFields.pause_ms.optional().describe('Overrides defaults.throttle.pause_ms.'),
+    max_pause_ms: throttleFields.max_pause_ms
+      .optional()
+      .describe('Overrides defaults.throttle.max_pause_ms.'),
+    target_batch_ms: throttleFields.target_batch_ms
+      .optional()
+      .describe('Overrides defaults.throttle.target_batch_ms.'),
+    min_batch_size: throttleFields.min_batch_size
+      .optional()
+      .describe('Overrides defaults.throttle.min_batch_size.'),
+  })
+  .describe("This database's throttling limits, key by key over defaults.throttle.");
+
 const defaultsSchema = z
   .strictObject({
     retention_days: retentionDays.default(90),
     batch_size: batchSize.default(10_000),
     pause_between_batches_ms: pauseBetweenBatches.default(250),
+    throttle: throttleDefaultsSchema.prefault({}),
   })
   .describe('Table settings that every table inherits unless it sets its own.');
 
@@ -120,6 +259,7 @@ const databaseSchema = z.strictObject({
       'lock_timeout of every archiver session: a delete that would wait longer for a row lock gives up and is retried later.',
     ),
   tables: z.array(tableSchema).min(1).describe('Audit tables of this database to archive.'),
+  throttle: throttleOverrideSchema.optional(),
 });
 
 const s3Schema = z.strictObject({
@@ -323,3 +463,4 @@ export type DatabaseConfig = Config['databases'][number];
 export type TableConfig = DatabaseConfig['tables'][number];
 export type S3Config = Config['s3'];
 export type TemporalConfig = Config['temporal'];
+export type ThrottleConfig = Config['defaults']['throttle'];

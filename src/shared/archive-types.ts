@@ -1,4 +1,5 @@
 import type { ResolvedTableRef, TableRef } from './table-ref';
+import type { ThrottleSignalName, ThrottleState } from './throttle';
 
 /**
  * Where an archive run resumes: `afterKey` null means "search for the oldest eligible day on
@@ -18,6 +19,11 @@ export interface ExportBatchInput {
   cutoff: string;
   cursor: Cursor;
   schemaHash: string;
+  /**
+   * Rows in this batch when throttling adapts the size (at most the table's batch_size).
+   * The object key does not depend on it; a retry passes the same value.
+   */
+  batchSize?: number;
 }
 
 export interface ExportedBatch {
@@ -127,6 +133,8 @@ export interface ArchiveTableState {
   nextBatch: number;
   totals: ArchiveTotals;
   startedAt: string;
+  /** Throttling's learned baseline and adapted batch size; absent in runs before throttle-v1. */
+  throttle?: ThrottleState;
 }
 
 export interface ArchiveTotals {
@@ -145,11 +153,18 @@ export type ArchiveTableOutcome =
 
 export interface ArchiveProgress {
   table: string;
-  state: 'starting' | 'waiting for lock' | 'archiving' | 'pausing' | 'done' | 'dry run';
+  state:
+    'starting' | 'waiting for lock' | 'archiving' | 'pausing' | 'throttled' | 'done' | 'dry run';
   cutoff: string | null;
   currentDay: string | null;
   lastError: string | null;
   totals: ArchiveTotals;
+  /** While throttled: the signals over their limits, why, and until when (ISO time). */
+  throttledBy?: ThrottleSignalName[];
+  throttleReason?: string;
+  throttledUntil?: string;
+  /** Rows per batch now (adapted by throttling when target_batch_ms is set). */
+  batchSize?: number;
 }
 
 export const emptyTotals = (): ArchiveTotals => ({

@@ -90,7 +90,7 @@ describe('configuration', () => {
     const text = SEED.replace('defaults:\n', 'defaults:\n  colour: blue\n');
     assert.equal(
       errorOf(text),
-      'config.yaml: defaults: unknown key "colour" (expected one of: retention_days, batch_size, pause_between_batches_ms)',
+      'config.yaml: defaults: unknown key "colour" (expected one of: retention_days, batch_size, pause_between_batches_ms, throttle)',
     );
   });
 

@@ -1,0 +1,208 @@
+import type { ResolvedTableRef } from './table-ref';
+
+/**
+ * Adaptive throttling (CONTRACT §5): whether the archiver may start its next batch, and if
+ * not, how long to wait and why. Pure and deterministic: ArchiveTable calls it with the
+ * signals an activity read from PostgreSQL and the timings of its own last batch, so the
+ * decision replays identically from history. Workflows import this file.
+ */
+
+/** Limits resolved from the config (`defaults.throttle`, overridden per database). Null = off. */
+export interface ThrottleLimits {
+  maxReplicaLagMs: number | null;
+  maxWalReadyFiles: number | null;
+  pauseDuringVacuum: boolean;
+  maxLockWaiters: number | null;
+  maxSlowdown: number | null;
+  maxRowsPerSecond: number | null;
+  maxBytesPerSecond: number | null;
+  /** First wait when a database signal is over its limit; doubles while it stays over. */
+  pauseMs: number;
+  maxPauseMs: number;
+  /** Batch size adapts toward this batch duration, between minBatchSize and batch_size. */
+  targetBatchMs: number | null;
+  minBatchSize: number;
+}
+
+/** What the database says right now. Null: not measurable here (no replica, no privilege). */
+export interface ThrottleSignals {
+  replicaLagMs: number | null;
+  /** WAL segments waiting for archive_command (`.ready` files). */
+  walReadyFiles: number | null;
+  /** pg_stat_archiver's last failure is newer than its last success. */
+  walArchiverFailing: boolean;
+  /** A (auto)vacuum is working on the table being archived. */
+  vacuumRunning: boolean;
+  /** Sessions of this database waiting for a lock, other than the reader's own. */
+  lockWaiters: number;
+  /** True when a test hook replaced some values (never in production). */
+  injected: boolean;
+}
+
+export interface ThrottleReading {
+  limits: ThrottleLimits;
+  signals: ThrottleSignals;
+}
+
+/** The last batch as the workflow saw it. */
+export interface BatchTiming {
+  rows: number;
+  bytes: number;
+  /** Export to delete, the archiver's own statements: compared with the baseline. */
+  workMs: number;
+  /** From the batch's start to now, pauses included: what a rate ceiling is measured over. */
+  elapsedMs: number;
+  /** Whether the batch was full (a partial one carries fixed costs over fewer rows). */
+  full: boolean;
+}
+
+/** Carried across batches and continue-as-new in the workflow's state. */
+export interface ThrottleState {
+  /** Running average of work milliseconds per row of full batches; null until the first. */
+  baselineMsPerRow: number | null;
+  batchSize: number;
+  /** Signal pauses in a row: each doubles the next wait, up to maxPauseMs. */
+  consecutivePauses: number;
+}
+
+export type ThrottleSignalName =
+  | 'replica lag'
+  | 'wal archive backlog'
+  | 'autovacuum'
+  | 'lock waits'
+  | 'statement slowdown'
+  | 'rows per second'
+  | 'bytes per second';
+
+export type ThrottleDecision =
+  { pause: false } | { pause: true; ms: number; by: ThrottleSignalName[]; reason: string };
+
+/** Weight of the newest batch in the running baseline. */
+const BASELINE_WEIGHT = 0.2;
+
+export function initialThrottleState(batchSize: number): ThrottleState {
+  return { baselineMsPerRow: null, batchSize, consecutivePauses: 0 };
+}
+
+/**
+ * Go or wait. Database signals over their limit wait `pauseMs`, doubling while they stay
+ * over; the rate ceilings wait exactly long enough that the last batch's rows and bytes,
+ * spread over its elapsed time plus the wait, stay under the ceiling. The longest wait wins.
+ */
+export function decideThrottle(
+  limits: ThrottleLimits,
+  signals: ThrottleSignals,
+  last: BatchTiming | null,
+  state: ThrottleState,
+): ThrottleDecision {
+  const by: ThrottleSignalName[] = [];
+  const why: string[] = [];
+  const over = (name: ThrottleSignalName, text: string) => {
+    by.push(name);
+    why.push(text);
+  };
+  if (
+    limits.maxReplicaLagMs !== null &&
+    signals.replicaLagMs !== null &&
+    signals.replicaLagMs > limits.maxReplicaLagMs
+  ) {
+    over(
+      'replica lag',
+      `replica replay lag ${signals.replicaLagMs} ms > ${limits.maxReplicaLagMs} ms`,
+    );
+  }
+  if (
+    limits.maxWalReadyFiles !== null &&
+    signals.walReadyFiles !== null &&
+    signals.walReadyFiles > limits.maxWalReadyFiles
+  ) {
+    over(
+      'wal archive backlog',
+      `${signals.walReadyFiles} WAL files waiting to be archived > ${limits.maxWalReadyFiles}`,
+    );
+  } else if (limits.maxWalReadyFiles !== null && signals.walArchiverFailing) {
+    over('wal archive backlog', 'the WAL archiver is failing (pg_stat_archiver)');
+  }
+  if (limits.pauseDuringVacuum && signals.vacuumRunning) {
+    over('autovacuum', 'a vacuum is running on the table');
+  }
+  if (limits.maxLockWaiters !== null && signals.lockWaiters > limits.maxLockWaiters) {
+    over(
+      'lock waits',
+      `${signals.lockWaiters} sessions waiting for locks > ${limits.maxLockWaiters}`,
+    );
+  }
+  const slowdown = last ? slowdownOf(last, state) : null;
+  if (limits.maxSlowdown !== null && slowdown !== null && slowdown > limits.maxSlowdown) {
+    over(
+      'statement slowdown',
+      `the last batch took ${slowdown.toFixed(1)}x its usual time per row > ${limits.maxSlowdown}x`,
+    );
+  }
+  let ms = 0;
+  if (by.length > 0) {
+    ms = Math.min(limits.pauseMs * 2 ** state.consecutivePauses, limits.maxPauseMs);
+  }
+  if (last) {
+    const rate = (
+      name: ThrottleSignalName,
+      amount: number,
+      ceiling: number | null,
+      unit: string,
+    ) => {
+      if (ceiling === null) return;
+      const wait = Math.ceil((amount / ceiling) * 1000 - last.elapsedMs);
+      if (wait <= 0) return;
+      over(name, `${amount} ${unit} in ${last.elapsedMs} ms is over ${ceiling} ${unit}/s`);
+      ms = Math.max(ms, wait);
+    };
+    rate('rows per second', last.rows, limits.maxRowsPerSecond, 'rows');
+    rate('bytes per second', last.bytes, limits.maxBytesPerSecond, 'bytes');
+  }
+  if (by.length === 0) return { pause: false };
+  return { pause: true, ms, by, reason: why.join('; ') };
+}
+
+/** How many times slower per row the last batch was than the running baseline. */
+function slowdownOf(last: BatchTiming, state: ThrottleState): number | null {
+  if (!last.full || last.rows === 0 || state.baselineMsPerRow === null) return null;
+  if (state.baselineMsPerRow <= 0) return null;
+  return last.workMs / last.rows / state.baselineMsPerRow;
+}
+
+/**
+ * The state after a batch: the baseline learns from full batches only, and the batch size
+ * moves toward the target duration (at most x2 or /2 a step, within its bounds).
+ */
+export function afterBatch(
+  limits: ThrottleLimits,
+  maxBatchSize: number,
+  last: BatchTiming,
+  state: ThrottleState,
+): ThrottleState {
+  let baseline = state.baselineMsPerRow;
+  if (last.full && last.rows > 0) {
+    const msPerRow = last.workMs / last.rows;
+    baseline =
+      baseline === null ? msPerRow : baseline * (1 - BASELINE_WEIGHT) + msPerRow * BASELINE_WEIGHT;
+  }
+  let batchSize = Math.min(state.batchSize, maxBatchSize);
+  if (limits.targetBatchMs !== null && last.full && last.workMs > 0) {
+    const scaled = (batchSize * limits.targetBatchMs) / last.workMs;
+    const stepped = Math.min(Math.max(scaled, batchSize / 2), batchSize * 2);
+    batchSize = Math.round(Math.min(Math.max(stepped, limits.minBatchSize), maxBatchSize));
+  }
+  return { ...state, baselineMsPerRow: baseline, batchSize };
+}
+
+/** Rate ceilings wait an exact amount; only database signals make the next wait longer. */
+export function nextConsecutivePauses(decision: ThrottleDecision, state: ThrottleState): number {
+  if (!decision.pause) return 0;
+  const signal = decision.by.some((b) => b !== 'rows per second' && b !== 'bytes per second');
+  return signal ? state.consecutivePauses + 1 : state.consecutivePauses;
+}
+
+/** Input of the readThrottleSignals activity. */
+export interface ReadThrottleSignalsInput {
+  table: ResolvedTableRef;
+}

@@ -1,7 +1,10 @@
 import type { ActivityDeps } from './deps';
 import { archiveActivities } from './archive';
 import { lockActivities } from './lock';
+import { restoreActivities } from './restore';
 import { schemaActivities } from './schema';
+import { throttleActivities } from './throttle';
+import { validateActivities } from './validate';
 
 export type { ActivityDeps } from './deps';
 
@@ -11,6 +14,9 @@ export function createActivities(deps: ActivityDeps) {
     ...schemaActivities(deps),
     ...lockActivities(deps),
     ...archiveActivities(deps),
+    ...restoreActivities(deps),
+    ...throttleActivities(deps),
+    ...validateActivities(deps),
   };
 }
 

@@ -2,3 +2,5 @@
 export { SnapshotSchema } from './snapshot-schema';
 export { ArchiveTable } from './archive-table';
 export { ArchiveAll } from './archive-all';
+export { Restore } from './restore';
+export { Validate } from './validate';

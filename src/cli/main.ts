@@ -1,9 +1,12 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ArchiverError, ConfigError, TableNotConfiguredError } from '../shared/errors';
+import { isDay } from '../shared/validate-types';
 import { commandContext, DEFAULT_CONFIG, LOG_LEVELS, type GlobalOptions } from './context';
 import { archiveCommand } from './archive-command';
 import { doctorCommand } from './doctor-command';
+import { restoreCommand, type RestoreCommandOptions } from './restore-command';
 import { snapshotCommand } from './snapshot-command';
+import { validateCommand, type ValidateCommandOptions } from './validate-command';
 import { runWorker } from '../worker';
 
 /**
@@ -97,6 +100,42 @@ Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --nam
 
   withCommon(
     program
+      .command('restore')
+      .description(
+        "list a table's archived objects, or restore them into the table (or another one) from the bucket alone; needs a running worker",
+      )
+      .option('-d, --database <name>', 'database of the archived table')
+      .option('-t, --table <name>', 'the archived table (schema.table or table)')
+      .option('--s3-key <key...>', 'restore these data objects')
+      .option('--restore-all', 'restore every object of the table (in the date range)')
+      .option('--start-date <YYYY-MM-DD>', 'first UTC day to restore')
+      .option('--end-date <YYYY-MM-DD>', 'last UTC day to restore')
+      .option(
+        '--conflict-strategy <strategy>',
+        'rows whose key exists: skip, overwrite or fail',
+        'fail',
+      )
+      .option('--ignore-watermark', 'restore objects already restored into the target')
+      .option(
+        '--target-table <name>',
+        'restore into this table (schema.table or table) of the same database',
+      )
+      .option('--drop-missing-columns', 'leave out archived columns the target table does not have')
+      .option('-n, --dry-run', 'print the plan; write nothing')
+      .option('--release-holds', 'let the archive take the days earlier restores held again')
+      .addHelpText(
+        'after',
+        `
+Without --s3-key or --restore-all it lists the table's archive. Each object is restored in
+its own transaction; the plan (objects, column mapping) is printed before any row is written.
+Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
+      ),
+  ).action((opts: GlobalOptions & RestoreCommandOptions) =>
+    run(() => restoreCommand(ctxOf(opts), opts)),
+  );
+
+  withCommon(
+    program
       .command('snapshot-schema')
       .description(
         "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
@@ -107,7 +146,46 @@ Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --nam
     run(() => snapshotCommand(ctxOf(opts), opts)),
   );
 
+  withCommon(
+    program
+      .command('validate')
+      .description(
+        'check the archives in the bucket against their manifests, and a sample of archived rows against the source tables, through the Validate workflow (needs a running worker)',
+      )
+      .option('-d, --database <name>', 'only this database')
+      .option('-t, --table <name>', 'only this table (schema.table or table)')
+      .option('--start-date <YYYY-MM-DD>', 'first UTC day partition to check', parseDay)
+      .option('--end-date <YYYY-MM-DD>', 'last UTC day partition to check', parseDay)
+      .option(
+        '--sample-size <rows>',
+        'archived rows per table looked up in the source table (default 20)',
+        parseCount,
+      )
+      .option('--json', 'print only the result, as JSON, on stdout')
+      .addHelpText(
+        'after',
+        `
+Exit codes: 0 every check passed, 1 a problem was found (each printed as "key: problem"), 2 bad input.`,
+      ),
+  ).action((opts: GlobalOptions & ValidateCommandOptions, cmd: Command) => {
+    // Checked before anything starts: a reversed range would validate nothing and pass.
+    if (opts.startDate && opts.endDate && opts.startDate > opts.endDate) {
+      cmd.error(`error: --start-date ${opts.startDate} is after --end-date ${opts.endDate}`);
+    }
+    return run(() => validateCommand(ctxOf(opts), opts));
+  });
+
   return program;
+}
+
+function parseDay(value: string): string {
+  if (!isDay(value)) throw new InvalidArgumentError('expected a day written YYYY-MM-DD.');
+  return value;
+}
+
+function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number, 0 or more.');
+  return Number(value);
 }
 
 /**

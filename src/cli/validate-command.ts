@@ -1,0 +1,152 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Validate } from '../../workflows';
+import { selectTables } from '../config';
+import {
+  validateWorkflowId,
+  type ValidateInput,
+  type ValidateProgress,
+  type ValidateResult,
+  type ValidateTableResult,
+} from '../shared/validate-types';
+import { connectClient } from '../temporal/connection';
+import type { CommandContext } from './context';
+import { formatCount, formatTable } from './format';
+
+export interface ValidateCommandOptions {
+  database?: string;
+  table?: string;
+  startDate?: string;
+  endDate?: string;
+  sampleSize?: number;
+  json?: boolean;
+}
+
+const POLL_MS = 1_000;
+
+/**
+ * Runs the Validate workflow through the Temporal server (a worker must be running), prints a
+ * line as each table finishes, then every problem and a summary per table; `--json` prints
+ * only the result. Exit 0 only when every check passed, 1 when any problem was found. The
+ * caller has checked the dates; table names are checked here, before anything starts.
+ */
+export async function validateCommand(
+  ctx: CommandContext,
+  options: ValidateCommandOptions,
+): Promise<number> {
+  selectTables(ctx.config, options);
+  const input: ValidateInput = {
+    database: options.database,
+    table: options.table,
+    startDate: options.startDate,
+    endDate: options.endDate,
+    sampleSize: options.sampleSize,
+  };
+  const say = options.json ? () => undefined : ctx.out;
+  const client = await connectClient(ctx.config.temporal, ctx.env);
+  try {
+    const workflowId = validateWorkflowId(options, new Date().toISOString());
+    const handle = await client.workflow.start<typeof Validate>('Validate', {
+      taskQueue: ctx.config.temporal.task_queue,
+      workflowId,
+      args: [input],
+      staticSummary: `Validate archives${options.database ? ` of ${options.database}` : ''}${options.table ? ` ${options.table}` : ''}${rangeText(options)}`,
+    });
+    say(`validation ${workflowId} started on task queue ${ctx.config.temporal.task_queue}`);
+    const result = await follow(handle, say);
+    if (options.json) ctx.out(JSON.stringify(result, null, 2));
+    else report(result, ctx.out);
+    return result.problems === 0 ? 0 : 1;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function rangeText(options: ValidateCommandOptions): string {
+  if (!options.startDate && !options.endDate) return '';
+  return `, days ${options.startDate ?? 'first'} to ${options.endDate ?? 'last'}`;
+}
+
+const name = (t: { database: string; schema: string; table: string }) =>
+  `${t.database} ${t.schema}.${t.table}`;
+
+function finishedLine(t: Omit<ValidateTableResult, 'problems'>): string {
+  const status = t.problemCount === 0 ? 'ok' : `${t.problemCount} problems`;
+  return `  ${name(t)}: ${formatCount(t.objects)} objects, ${formatCount(t.rows)} rows, ${t.sampled} sampled: ${status}`;
+}
+
+/** Prints a line as each table finishes; a query that does not answer is tried again. */
+async function follow(
+  handle: WorkflowHandle<typeof Validate>,
+  say: (line: string) => void,
+): Promise<ValidateResult> {
+  const started = new Set<string>();
+  const printed = new Set<string>();
+  const printNew = (finished: Omit<ValidateTableResult, 'problems'>[]) => {
+    for (const t of finished) {
+      if (printed.has(name(t))) continue;
+      printed.add(name(t));
+      say(finishedLine(t));
+    }
+  };
+  let done = false;
+  const result = handle.result().finally(() => (done = true));
+  while (!done) {
+    const progress = await queryQuietly(handle);
+    for (const t of progress?.running ?? []) {
+      if (started.has(name(t))) continue;
+      started.add(name(t));
+      say(`  checking ${name(t)}`);
+    }
+    if (progress) printNew(progress.finished);
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
+  }
+  const final = await result;
+  // Tables that finished after the last query answered.
+  printNew(final.tables.map(({ problems: _listed, ...t }) => t));
+  return final;
+}
+
+async function queryQuietly(
+  handle: WorkflowHandle<typeof Validate>,
+): Promise<ValidateProgress | undefined> {
+  try {
+    return await handle.client.connection.withDeadline(Date.now() + 3_000, () =>
+      handle.query<ValidateProgress>('progress'),
+    );
+  } catch {
+    return undefined; // not started yet, or no worker to answer: the next poll tries again
+  }
+}
+
+function report(result: ValidateResult, out: (line: string) => void): void {
+  const problems = result.tables.flatMap((t) => t.problems);
+  if (problems.length > 0) {
+    out('');
+    for (const p of problems) out(`${p.key}: ${p.problem}`);
+    for (const t of result.tables) {
+      if (t.problemCount > t.problems.length) {
+        out(`... and ${t.problemCount - t.problems.length} more problems in ${name(t)}`);
+      }
+    }
+  }
+  out('');
+  out(
+    formatTable(
+      ['table', 'objects', 'rows', 'sampled', 'problems'],
+      result.tables.map((t) => [
+        name(t),
+        formatCount(t.objects),
+        formatCount(t.rows),
+        String(t.sampled),
+        formatCount(t.problemCount),
+      ]),
+    ),
+  );
+  out('');
+  const objects = result.tables.reduce((sum, t) => sum + t.objects, 0);
+  out(
+    result.problems === 0
+      ? `validation passed: ${result.tables.length} tables, ${formatCount(objects)} objects, every check passed`
+      : `validation failed: ${formatCount(result.problems)} problems in ${result.tables.filter((t) => t.problemCount > 0).length} of ${result.tables.length} tables`,
+  );
+}

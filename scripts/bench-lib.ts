@@ -1,0 +1,147 @@
+/**
+ * What the bench:* scripts share: flags, scratch databases, an audit table of realistic rows,
+ * activity timings read back from a workflow's history, and a plain table printer.
+ */
+import { randomBytes } from 'node:crypto';
+import type { temporal } from '@temporalio/proto';
+import pg from 'pg';
+import { quoteIdent } from '../src/postgres/identifiers';
+import { PG } from '../test/helpers/stack';
+
+// The local stack's MinIO answers to MinIO's dev credentials (temporal/lib.sh).
+process.env.AWS_ACCESS_KEY_ID ??= 'minioadmin';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'minioadmin';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** `--name value` from the command line, else the environment's BENCH_NAME, else the default. */
+export function flag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  const text =
+    at >= 0 ? process.argv[at + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+  if (text === undefined) return fallback;
+  const value = Number(text.replace(/_/g, ''));
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+}
+
+export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ ...PG, database: 'postgres' });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export const scratchName = (what: string) => `aa_bench_${what}_${randomBytes(4).toString('hex')}`;
+
+export async function createDatabase(name: string, template?: string): Promise<void> {
+  await admin((c) =>
+    c.query(
+      `create database ${quoteIdent(name)}${template ? ` template ${quoteIdent(template)}` : ''}`,
+    ),
+  );
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await admin((c) => c.query(`drop database if exists ${quoteIdent(name)} with (force)`));
+}
+
+export async function withDatabase<T>(
+  name: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ ...PG, database: name });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * An audit table of `rows` rows of about 300 bytes each (as PostgreSQL stores them), all
+ * older than `oldestDays - spanDays` days, spread over `spanDays` days.
+ */
+export async function createAuditRows(
+  client: pg.Client,
+  table: string,
+  rows: number,
+  options: { spanDays?: number; oldestDays?: number } = {},
+): Promise<void> {
+  const span = options.spanDays ?? 30;
+  const oldest = options.oldestDays ?? 400;
+  await client.query(`create table ${quoteIdent(table)} (
+      id bigint generated always as identity primary key,
+      created_at timestamptz not null,
+      actor text not null,
+      action text not null,
+      target text,
+      payload jsonb)`);
+  await client.query(
+    `insert into ${quoteIdent(table)} (created_at, actor, action, target, payload)
+     select now() - $2::int * interval '1 day' + (g::float8 / $1::int) * $3::int * interval '1 day',
+            'user-' || (g % 5000), (array['login','update','delete','export'])[1 + g % 4],
+            'orders/' || (g::bigint * 7919 % 1000000),
+            jsonb_build_object('ip', '10.' || (g % 250) || '.' || (g % 199) || '.' || (g % 97),
+                               'agent', 'Mozilla/5.0 (X11; Linux x86_64) bench/' || (g % 13),
+                               'session', md5(g::text), 'changes', g % 17)
+       from generate_series(1, $1::int) as g`,
+    [rows, oldest, span],
+  );
+  await client.query(`create index on ${quoteIdent(table)} (created_at)`);
+  await client.query(`vacuum analyze ${quoteIdent(table)}`);
+}
+
+/** Sum of each activity type's durations (scheduled to completed) in a history, in ms. */
+export function activityTimes(history: temporal.api.history.v1.IHistory): Map<string, number> {
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const totals = new Map<string, number>();
+  const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
+    Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+  for (const e of history.events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s)
+      scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at: ms(e.eventTime) });
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c) {
+      const start = scheduled.get(String(c.scheduledEventId));
+      if (start) totals.set(start.type, (totals.get(start.type) ?? 0) + ms(e.eventTime) - start.at);
+    }
+  }
+  return totals;
+}
+
+/** Peak resident set size of this process, sampled every 50 ms until stop() is called. */
+export function sampleRss(): { stop(): number } {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage().rss);
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[at]!;
+}
+
+/** Prints rows as an aligned text table, the first row being the header. */
+export function printTable(rows: (string | number)[][]): void {
+  const text = rows.map((r) => r.map(String));
+  const widths = text[0]!.map((_, i) => Math.max(...text.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  process.stdout.write(`${line(text[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  for (const r of text.slice(1)) process.stdout.write(`${line(r)}\n`);
+}
+
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const mib = (bytes: number) => fmt(bytes / 1024 / 1024, 1);

@@ -33,10 +33,13 @@ export interface TestWorker {
  * A real worker, in this process, on a task queue of its own, with the project's real
  * activities against the real PostgreSQL and MinIO, on the real Temporal server.
  */
-export async function startTestWorker(config: Config): Promise<TestWorker> {
+export async function startTestWorker(
+  config: Config,
+  address = TEMPORAL_ADDRESS,
+): Promise<TestWorker> {
   const taskQueue = config.temporal.task_queue;
-  const nativeConnection = await NativeConnection.connect({ address: TEMPORAL_ADDRESS });
-  const connection = await Connection.connect({ address: TEMPORAL_ADDRESS });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
   const pools = new PoolRegistry(config.databases, {});
   const s3 = createS3Client(config.s3);
   const worker = await Worker.create({

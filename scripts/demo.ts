@@ -169,7 +169,10 @@ Reading an object back by hand
   AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin aws --endpoint-url http://127.0.0.1:9000 \\
     s3 cp s3://${config.s3.bucket}/${data[0] ?? prefix + '...'} - | gunzip | head -3
   Each line is one row: a JSON object of column name -> PostgreSQL text form.
-  (The restore and validate commands come next; see README.md.)
+
+Next (with a worker running: npx audit-archiver worker --config examples/audit-archiver.yaml)
+  npx audit-archiver validate --config examples/audit-archiver.yaml
+  npx audit-archiver restore --config examples/audit-archiver.yaml -d ${config.databases[0]!.name} -t ${table.name}
 `);
 }
 

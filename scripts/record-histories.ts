@@ -36,7 +36,8 @@ async function main(): Promise<void> {
       },
     });
     const worker = await startTestWorker(config);
-    const stamp = new Date().toISOString().slice(0, 10);
+    // Date and time: a second recording on the same day adds files instead of replacing them.
+    const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
     const save = async (name: string, workflowId: string) => {
       const history = await client.workflow.getHandle(workflowId).fetchHistory();
       mkdirSync(OUT, { recursive: true });

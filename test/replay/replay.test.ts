@@ -16,7 +16,7 @@ describe('workflow replay of recorded histories', function () {
 
   it('has recorded histories of every workflow type', () => {
     const types = new Set(
-      files.map((f) => f.replace(/^\d{4}-\d{2}-\d{2}-/, '').replace(/\.json$/, '')),
+      files.map((f) => f.replace(/^\d{4}-?\d{2}-?\d{2}(-\d{4})?-/, '').replace(/\.json$/, '')),
     );
     assert.deepEqual([...types].sort(), ['archive-all', 'archive-table', 'snapshot-schema']);
   });

@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SchemaSnapshot } from '../../src/archive/schema-snapshot';
 import { createS3Client } from '../../src/s3/client';
 import { getText } from '../../src/s3/objects';
 import { runCli, spawnCli } from '../helpers/cli';
+import { freePort } from '../helpers/worker-process';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
 import { BUCKET, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, temporalCliPath } from '../helpers/stack';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitFor<T>(
   what: string,

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -49,12 +49,20 @@ export function testConfig(options: TestConfigOptions): Config {
   return parseConfig(stringify(testConfigInput(options)), 'test-config.yaml', {});
 }
 
+const written: string[] = [];
+
+/** Removes the folders writeConfigFile made (a root hook calls it after the run). */
+export function removeConfigFiles(): void {
+  for (const dir of written.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 /** Writes a configuration file for CLI tests and returns its path. */
 export function writeConfigFile(
   content: ConfigInput | string,
   name = 'audit-archiver.yaml',
 ): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'aa-config-'));
+  written.push(dir);
   const file = path.join(dir, name);
   writeFileSync(file, typeof content === 'string' ? content : stringify(content));
   return file;

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createS3Client } from '../src/s3/client';
@@ -31,6 +31,7 @@ import {
   sampleRss,
   scratchName,
   withDatabase,
+  deletePrefix,
 } from './bench-lib';
 
 const ROWS = flag('rows', 1_000_000);
@@ -91,16 +92,7 @@ async function baseline(
 }
 
 async function removePrefix(s3: S3Client, prefix: string): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
-    );
-    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length > 0)
-      await s3.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: keys } }));
-    token = page.NextContinuationToken;
-  } while (token);
+  await deletePrefix(s3, BUCKET, prefix);
 }
 
 async function runSize(rows: number): Promise<Result> {

@@ -3,6 +3,7 @@
  * activity timings read back from a workflow's history, and a plain table printer.
  */
 import { randomBytes } from 'node:crypto';
+import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { temporal } from '@temporalio/proto';
 import pg from 'pg';
 import { quoteIdent } from '../src/postgres/identifiers';
@@ -145,3 +146,17 @@ export function printTable(rows: (string | number)[][]): void {
 export const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 export const mib = (bytes: number) => fmt(bytes / 1024 / 1024, 1);
+
+/** Deletes every object under a prefix of the bucket (a benchmark's own objects). */
+export async function deletePrefix(s3: S3Client, bucket: string, prefix: string): Promise<void> {
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length > 0)
+      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    token = page.NextContinuationToken;
+  } while (token);
+}

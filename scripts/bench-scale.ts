@@ -8,7 +8,6 @@
  * scratch database and bucket object it made.
  */
 import { randomUUID } from 'node:crypto';
-import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createS3Client } from '../src/s3/client';
 import type { ArchiveAll } from '../workflows';
@@ -25,6 +24,7 @@ import {
   printTable,
   scratchName,
   withDatabase,
+  deletePrefix,
 } from './bench-lib';
 
 const DATABASES = flag('databases', 100);
@@ -134,16 +134,7 @@ async function main(): Promise<void> {
   } finally {
     await worker?.stop();
     for (const name of created.reverse()) await dropDatabase(name).catch(() => undefined);
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
-      );
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length > 0)
-        await s3.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: keys } }));
-      token = page.NextContinuationToken;
-    } while (token);
+    await deletePrefix(s3, BUCKET, prefix);
     s3.destroy();
   }
 }

@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { temporal } from '@temporalio/proto';
-import pg from 'pg';
+import type pg from 'pg';
 import { quoteIdent } from '../src/postgres/identifiers';
-import { PG } from '../test/helpers/stack';
+import { withDatabase } from '../test/helpers/database';
+
+export { withDatabase };
 
 // The local stack's MinIO answers to MinIO's dev credentials (temporal/lib.sh).
 process.env.AWS_ACCESS_KEY_ID ??= 'minioadmin';
@@ -25,20 +27,10 @@ export function flag(name: string, fallback: number): number {
   return value;
 }
 
-export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...PG, database: 'postgres' });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 export const scratchName = (what: string) => `aa_bench_${what}_${randomBytes(4).toString('hex')}`;
 
 export async function createDatabase(name: string, template?: string): Promise<void> {
-  await admin((c) =>
+  await withDatabase('postgres', (c) =>
     c.query(
       `create database ${quoteIdent(name)}${template ? ` template ${quoteIdent(template)}` : ''}`,
     ),
@@ -46,20 +38,9 @@ export async function createDatabase(name: string, template?: string): Promise<v
 }
 
 export async function dropDatabase(name: string): Promise<void> {
-  await admin((c) => c.query(`drop database if exists ${quoteIdent(name)} with (force)`));
-}
-
-export async function withDatabase<T>(
-  name: string,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = new pg.Client({ ...PG, database: name });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+  await withDatabase('postgres', (c) =>
+    c.query(`drop database if exists ${quoteIdent(name)} with (force)`),
+  );
 }
 
 /**

@@ -13,7 +13,7 @@ export class TestDatabase {
 
   static async create(): Promise<TestDatabase> {
     const db = new TestDatabase();
-    await admin((c) => c.query(`create database ${quoteIdent(db.name)}`));
+    await withDatabase('postgres', (c) => c.query(`create database ${quoteIdent(db.name)}`));
     return db;
   }
 
@@ -42,12 +42,18 @@ export class TestDatabase {
 
   async drop(): Promise<void> {
     await this.pool?.end();
-    await admin((c) => c.query(`drop database if exists ${quoteIdent(this.name)} with (force)`));
+    await withDatabase('postgres', (c) =>
+      c.query(`drop database if exists ${quoteIdent(this.name)} with (force)`),
+    );
   }
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...PG, database: 'postgres' });
+/** Runs `fn` on a fresh connection to `database` of the test server, closed afterwards. */
+export async function withDatabase<T>(
+  database: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ ...PG, database });
   await client.connect();
   try {
     return await fn(client);

@@ -91,15 +91,8 @@ describe('CLI: restore (real stack)', function () {
 
   it('restores exactly a date range, then writes nothing on a second --restore-all', async () => {
     const [from, to] = [days[2]!, days[4]!];
-    const first = await restore(
-      '-t',
-      'logs',
-      '--restore-all',
-      '--start-date',
-      from,
-      '--end-date',
-      to,
-    );
+    const range = ['-t', 'logs', '--restore-all', '--start-date', from, '--end-date', to];
+    const first = await restore(...range);
     assert.equal(first.code, 0, first.stdout);
     assert.match(first.stdout, /^restore into .* 120 rows/m);
     const outside = await db.one<{ n: number }>(
@@ -109,28 +102,9 @@ describe('CLI: restore (real stack)', function () {
     assert.equal(outside.n, 0);
     assert.equal(await count(), 120);
 
-    const again = await restore(
-      '-t',
-      'logs',
-      '--restore-all',
-      '--start-date',
-      from,
-      '--end-date',
-      to,
-    );
+    const again = await restore(...range);
     assert.match(again.stdout, /nothing to restore/);
-    const ignoring = await restore(
-      '-t',
-      'logs',
-      '--restore-all',
-      '--start-date',
-      from,
-      '--end-date',
-      to,
-      '--ignore-watermark',
-      '--conflict-strategy',
-      'skip',
-    );
+    const ignoring = await restore(...range, '--ignore-watermark', '--conflict-strategy', 'skip');
     assert.equal(ignoring.code, 0, ignoring.stdout);
     assert.match(
       ignoring.stdout,

@@ -32,7 +32,6 @@ export interface StreamBatchOptions {
   progressEvery?: number;
 }
 
-const NEWLINE = Buffer.from('\n');
 // Multipart upload in 8 MiB parts, at most two in flight: with the stream buffers this bounds
 // the export's memory to about 20 MiB, whatever the batch size.
 const PART_SIZE = 8 * 1024 * 1024;
@@ -52,23 +51,26 @@ export async function streamBatchToStore(options: StreamBatchOptions): Promise<E
   let min: { micros: bigint; text: string } | undefined;
   let max: { micros: bigint; text: string } | undefined;
 
-  const rows = new LineTransform((line) => {
-    const a = line.indexOf(FIELD_SEPARATOR);
-    const b = line.indexOf(FIELD_SEPARATOR, a + 1);
-    const c = line.indexOf(FIELD_SEPARATOR, b + 1);
-    if (a < 0 || b < 0 || c < 0) throw new Error('COPY produced a line without its four fields');
-    const key = JSON.parse(line.toString('utf8', 0, a)) as string;
-    const micros = BigInt(line.toString('latin1', a + 1, b));
-    if (rowCount === 0) firstKey = key;
-    lastKey = key;
-    if (!min || micros < min.micros)
-      min = { micros, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
-    if (!max || micros > max.micros)
-      max = { micros, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
-    rowCount++;
-    if (rowCount % progressEvery === 0) options.onProgress(rowCount);
-    return Buffer.concat([line.subarray(c + 1), NEWLINE]);
-  });
+  const rows = new LineTransform(
+    (line) => {
+      const a = line.indexOf(FIELD_SEPARATOR);
+      const b = line.indexOf(FIELD_SEPARATOR, a + 1);
+      const c = line.indexOf(FIELD_SEPARATOR, b + 1);
+      if (a < 0 || b < 0 || c < 0) throw new Error('COPY produced a line without its four fields');
+      const key = JSON.parse(line.toString('utf8', 0, a)) as string;
+      const micros = BigInt(line.toString('latin1', a + 1, b));
+      if (rowCount === 0) firstKey = key;
+      lastKey = key;
+      if (!min || micros < min.micros)
+        min = { micros, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
+      if (!max || micros > max.micros)
+        max = { micros, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
+      rowCount++;
+      if (rowCount % progressEvery === 0) options.onProgress(rowCount);
+      return line.subarray(c + 1);
+    },
+    { terminate: true },
+  );
   const hasher = new HashingPassThrough();
   const source = options.client.query(copyTo(options.copySql));
 

@@ -8,8 +8,6 @@ import { LineTransform } from './lines';
 import type { ObjectManifest } from './manifests';
 import { HashingPassThrough } from './streams';
 
-const NEWLINE = Buffer.from('\n');
-
 export interface ReadBackRow {
   /** The line's bytes as stored (without the newline). */
   line: Buffer;
@@ -68,24 +66,25 @@ export async function readBackVerified(
   let lastKey: string | undefined;
   const keyColumn = manifest.primaryKey.column;
   const hasher = new HashingPassThrough();
-  const rows = new LineTransform((line) => {
-    rowCount++;
-    let row: unknown;
-    try {
-      row = JSON.parse(line.toString('utf8'));
-    } catch {
-      fail(`line ${rowCount} is not valid JSON`);
-    }
-    const key = (row as Record<string, unknown> | null)?.[keyColumn];
-    if (typeof key !== 'string') fail(`line ${rowCount} has no "${keyColumn}" value`);
-    firstKey ??= key as string;
-    lastKey = key as string;
-    onRow({ line, key: key as string });
-    if (!sink) return undefined;
-    return toSink
-      ? Buffer.from(toSink(line, row as Record<string, unknown>))
-      : Buffer.concat([line, NEWLINE]);
-  });
+  const rows = new LineTransform(
+    (line) => {
+      rowCount++;
+      let row: unknown;
+      try {
+        row = JSON.parse(line.toString('utf8'));
+      } catch {
+        fail(`line ${rowCount} is not valid JSON`);
+      }
+      const key = (row as Record<string, unknown> | null)?.[keyColumn];
+      if (typeof key !== 'string') fail(`line ${rowCount} has no "${keyColumn}" value`);
+      firstKey ??= key as string;
+      lastKey = key as string;
+      onRow({ line, key: key as string });
+      if (!sink) return undefined;
+      return toSink ? Buffer.from(toSink(line, row as Record<string, unknown>)) : line;
+    },
+    { terminate: !toSink },
+  );
   try {
     if (sink) await pipeline(body as Readable, hasher, createGunzip(), rows, sink, { signal });
     else await pipeline(body as Readable, hasher, createGunzip(), rows, { signal });

@@ -36,6 +36,7 @@ import type {
   ExportBatchInput,
   ExportBatchResult,
   TablePlan,
+  VerifyBatchInput,
   VerifyBatchResult,
 } from '../src/shared/archive-types';
 import { DeleteMismatchError, LockLostError, VerificationError } from '../src/shared/errors';
@@ -132,21 +133,59 @@ export function archiveActivities(deps: ActivityDeps) {
     return manifest;
   };
 
+  /**
+   * Writes the exact keys (and a fingerprint of each archived line) that the delete may
+   * remove, derived from the object as read back from the store and verified on the way,
+   * never from memory. Idempotent: the manifest is written once, after a complete
+   * verification; a retry accepts the one that is there.
+   */
+  async function writeDeletionManifestFromStore(
+    manifest: ObjectManifest,
+  ): Promise<DeletionManifestResult> {
+    const key = deletionManifestKey(manifest.object);
+    const existing = await readJson<DeletionManifest>(s3, bucket, key);
+    if (existing && existing.objectSha256 === manifest.sha256) {
+      return { deletionManifest: key, rowCount: existing.rowCount };
+    }
+    const keys: string[] = [];
+    const fingerprints: string[] = [];
+    await readBackVerified(s3, bucket, manifest, {
+      signal: cancellationSignal(),
+      onRow: (row) => {
+        keys.push(row.key);
+        fingerprints.push(lineFingerprint(row.line));
+        if (keys.length % 10_000 === 0) heartbeat({ rows: keys.length });
+      },
+    });
+    const doc: DeletionManifest = {
+      format: DELETION_MANIFEST_FORMAT,
+      object: manifest.object,
+      objectSha256: manifest.sha256,
+      rowCount: keys.length,
+      keyColumn: manifest.primaryKey.column,
+      fingerprint: 'md5(line)',
+      keys,
+      fingerprints,
+      createdAt: new Date().toISOString(),
+    };
+    await writeOnce(s3, bucket, key, doc, (found) => found.objectSha256 === manifest.sha256);
+    return { deletionManifest: key, rowCount: keys.length };
+  }
+
   /** The body of deleteBatch (below), which heartbeats around it. */
   async function deleteBatchOnce(input: DeleteBatchInput): Promise<DeleteBatchResult> {
     const receiptKey = deletionReceiptKey(input.object);
-    const receipt = await readJson<DeletionReceipt>(s3, bucket, receiptKey);
+    // Three small reads at once; the receipt, if there, makes the other two moot.
+    const [receipt, manifest, deletion] = await Promise.all([
+      readJson<DeletionReceipt>(s3, bucket, receiptKey),
+      readManifest(input.object).catch((err: unknown) => err as Error),
+      readJson<DeletionManifest>(s3, bucket, deletionManifestKey(input.object)),
+    ]);
     if (receipt) {
       const { listed, deleted, changed, alreadyGone } = receipt;
       return { listed, deleted, changed, alreadyGone };
     }
-
-    const manifest = await readManifest(input.object);
-    const deletion = await readJson<DeletionManifest>(
-      s3,
-      bucket,
-      deletionManifestKey(input.object),
-    );
+    if (manifest instanceof Error) throw manifest;
     if (
       !deletion ||
       deletion.objectSha256 !== manifest.sha256 ||
@@ -338,10 +377,15 @@ export function archiveActivities(deps: ActivityDeps) {
 
     /**
      * Reads the stored object back from the store and checks it against its manifest
-     * (SHA-256, decompression, every line, row count, key range). Changes nothing.
+     * (SHA-256, decompression, every line, row count, key range). Changes nothing, unless
+     * asked to write the deletion manifest from the same read-back.
      */
-    async verifyBatch(input: BatchObjectInput): Promise<VerifyBatchResult> {
+    async verifyBatch(input: VerifyBatchInput): Promise<VerifyBatchResult> {
       const manifest = await readManifest(input.object);
+      if (input.writeDeletionManifest) {
+        const { deletionManifest } = await writeDeletionManifestFromStore(manifest);
+        return { rowCount: manifest.rowCount, sha256: manifest.sha256, deletionManifest };
+      }
       let rows = 0;
       await readBackVerified(s3, bucket, manifest, {
         signal: cancellationSignal(),
@@ -352,41 +396,9 @@ export function archiveActivities(deps: ActivityDeps) {
       return { rowCount: manifest.rowCount, sha256: manifest.sha256 };
     },
 
-    /**
-     * Writes the exact keys (and a fingerprint of each archived line) that the delete may
-     * remove, derived from the object as read back from the store, never from memory.
-     * Idempotent: the manifest is written once; a retry accepts the one that is there.
-     */
+    /** See writeDeletionManifestFromStore; called by runs from before 'one-read-back-v1'. */
     async writeDeletionManifest(input: BatchObjectInput): Promise<DeletionManifestResult> {
-      const manifest = await readManifest(input.object);
-      const key = deletionManifestKey(input.object);
-      const existing = await readJson<DeletionManifest>(s3, bucket, key);
-      if (existing && existing.objectSha256 === manifest.sha256) {
-        return { deletionManifest: key, rowCount: existing.rowCount };
-      }
-      const keys: string[] = [];
-      const fingerprints: string[] = [];
-      await readBackVerified(s3, bucket, manifest, {
-        signal: cancellationSignal(),
-        onRow: (row) => {
-          keys.push(row.key);
-          fingerprints.push(lineFingerprint(row.line));
-          if (keys.length % 10_000 === 0) heartbeat({ rows: keys.length });
-        },
-      });
-      const doc: DeletionManifest = {
-        format: DELETION_MANIFEST_FORMAT,
-        object: input.object,
-        objectSha256: manifest.sha256,
-        rowCount: keys.length,
-        keyColumn: manifest.primaryKey.column,
-        fingerprint: 'md5(line)',
-        keys,
-        fingerprints,
-        createdAt: new Date().toISOString(),
-      };
-      await writeOnce(s3, bucket, key, doc, (found) => found.objectSha256 === manifest.sha256);
-      return { deletionManifest: key, rowCount: keys.length };
+      return writeDeletionManifestFromStore(await readManifest(input.object));
     },
 
     /**

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { log } from '@temporalio/activity';
+import { log, sleep } from '@temporalio/activity';
 import { findTable, type Config, type Env } from '../src/config';
 import { lockWaiters } from '../src/postgres/sql/lock-waiters';
 import { replicaLag } from '../src/postgres/sql/replica-lag';
@@ -56,6 +56,7 @@ export function throttleActivities(deps: ActivityDeps) {
      */
     async readThrottleSignals(input: ReadThrottleSignalsInput): Promise<ThrottleReading> {
       const table = findTable(deps.config, input.table);
+      if (input.waitMs) await sleep(input.waitMs);
       const signals = await withClient(
         deps,
         input.table.database,

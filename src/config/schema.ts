@@ -48,7 +48,7 @@ const pauseBetweenBatches = z
   .min(0)
   .max(3_600_000)
   .describe(
-    'Milliseconds to wait after each batch (a durable timer), so the database is never busy with the archiver for long.',
+    'Milliseconds to wait after each batch, so the database is never busy with the archiver for long. Up to 10 s it is waited inside the next throttle check; longer, on a durable timer.',
   );
 
 /**

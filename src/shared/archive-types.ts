@@ -48,9 +48,20 @@ export interface BatchObjectInput {
   object: string;
 }
 
+export interface VerifyBatchInput extends BatchObjectInput {
+  /**
+   * Also write the deletion manifest from the rows as they are read back, so that one
+   * read-back serves both (workflows patched 'one-read-back-v1'; earlier runs call
+   * writeDeletionManifest after it).
+   */
+  writeDeletionManifest?: boolean;
+}
+
 export interface VerifyBatchResult {
   rowCount: number;
   sha256: string;
+  /** The deletion manifest's key, when it was asked for. */
+  deletionManifest?: string;
 }
 
 export interface DeletionManifestResult {

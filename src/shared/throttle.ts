@@ -205,4 +205,9 @@ export function nextConsecutivePauses(decision: ThrottleDecision, state: Throttl
 /** Input of the readThrottleSignals activity. */
 export interface ReadThrottleSignalsInput {
   table: ResolvedTableRef;
+  /**
+   * The pause between batches, waited inside the activity before reading: a short pause
+   * then costs no timer and no extra workflow task (see ArchiveTable).
+   */
+  waitMs?: number;
 }

@@ -6,12 +6,13 @@ import pg from 'pg';
 import { archiveActivities } from '../../activities/archive';
 import { LOCK_CLASS_ID } from '../../activities/lock';
 import { loadTableContext } from '../../activities/table-context';
+import { deletionManifestKey } from '../../src/archive/layout';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { createS3Client } from '../../src/s3/client';
 import type { ExportedBatch, LockHolder } from '../../src/shared/archive-types';
 import { quietLogger, runActivity } from '../helpers/activity';
-import { readBytes } from '../helpers/bucket';
+import { listAll, readBytes } from '../helpers/bucket';
 import { testConfig } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
 import { BUCKET, PG } from '../helpers/stack';
@@ -103,8 +104,12 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
   it('deletes only the rows whose content is still the archived version', async () => {
     const batch = await exportRows([1, 2, 3, 4]);
     await db.query(`update audit_log set note = 'changed after export' where id = 3`);
-    await runActivity(env, acts, 'verifyBatch', { table, object: batch.object });
-    await runActivity(env, acts, 'writeDeletionManifest', { table, object: batch.object });
+    const verified = await runActivity(env, acts, 'verifyBatch', {
+      table,
+      object: batch.object,
+      writeDeletionManifest: true,
+    });
+    assert.equal(verified.deletionManifest, deletionManifestKey(batch.object));
     const result = await runActivity(env, acts, 'deleteBatch', {
       table,
       object: batch.object,
@@ -113,7 +118,9 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     assert.deepEqual(result, { listed: 4, deleted: 3, changed: 1, alreadyGone: 0 });
     assert.deepEqual(await ids(), [3]);
 
-    // The changed row is archived (in its new version) by the next batch, then deleted.
+    // The changed row is archived (in its new version) by the next batch, then deleted; this
+    // time through the separate deletion-manifest activity that runs from before
+    // 'lean-batch-v1' still call.
     const again = await exportNext();
     assert.equal(again.rowCount, 1);
     await runActivity(env, acts, 'writeDeletionManifest', { table, object: again.object });
@@ -175,6 +182,16 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
         name: 'VerificationError',
       },
     );
+    await assert.rejects(
+      runActivity(env, acts, 'verifyBatch', {
+        table,
+        object: batch.object,
+        writeDeletionManifest: true,
+      }),
+      { name: 'VerificationError' },
+    );
+    const written = await listAll(s3, deletionManifestKey(batch.object));
+    assert.deepEqual(written, [], 'no deletion manifest for an object that failed verification');
     await assert.rejects(
       runActivity(env, acts, 'deleteBatch', { table, object: batch.object, lock: holder }),
       {

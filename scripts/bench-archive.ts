@@ -4,7 +4,8 @@
  * creates a scratch database with an audit table of ~300-byte rows, times the baseline
  * `COPY ... TO STDOUT | gzip -1 | upload to the same MinIO`, then archives the table through an
  * in-process worker at default settings and reads the phase timings back from the workflow's
- * history: export+upload+verify (exportBatch, verifyBatch, writeDeletionManifest) and delete
+ * history: export+upload+verify (exportBatch and verifyBatch, which also writes the deletion
+ * manifest from its read-back; writeDeletionManifest too, for runs from before that) and delete
  * (deleteBatch). Peak RSS of the process that hosts the worker is sampled throughout.
  * Cleans up its databases and bucket objects. Needs the stack up (npm run stack:up).
  */

@@ -51,7 +51,7 @@ export interface BatchObjectInput {
 export interface VerifyBatchInput extends BatchObjectInput {
   /**
    * Also write the deletion manifest from the rows as they are read back, so that one
-   * read-back serves both (workflows patched 'one-read-back-v1'; earlier runs call
+   * read-back serves both (workflows patched 'lean-batch-v1'; earlier runs call
    * writeDeletionManifest after it).
    */
   writeDeletionManifest?: boolean;

@@ -140,9 +140,10 @@ export function archiveActivities(deps: ActivityDeps) {
    * verification; a retry accepts the one that is there.
    */
   async function writeDeletionManifestFromStore(
+    object: string,
     manifest: ObjectManifest,
   ): Promise<DeletionManifestResult> {
-    const key = deletionManifestKey(manifest.object);
+    const key = deletionManifestKey(object);
     const existing = await readJson<DeletionManifest>(s3, bucket, key);
     if (existing && existing.objectSha256 === manifest.sha256) {
       return { deletionManifest: key, rowCount: existing.rowCount };
@@ -159,7 +160,7 @@ export function archiveActivities(deps: ActivityDeps) {
     });
     const doc: DeletionManifest = {
       format: DELETION_MANIFEST_FORMAT,
-      object: manifest.object,
+      object,
       objectSha256: manifest.sha256,
       rowCount: keys.length,
       keyColumn: manifest.primaryKey.column,
@@ -383,7 +384,7 @@ export function archiveActivities(deps: ActivityDeps) {
     async verifyBatch(input: VerifyBatchInput): Promise<VerifyBatchResult> {
       const manifest = await readManifest(input.object);
       if (input.writeDeletionManifest) {
-        const { deletionManifest } = await writeDeletionManifestFromStore(manifest);
+        const { deletionManifest } = await writeDeletionManifestFromStore(input.object, manifest);
         return { rowCount: manifest.rowCount, sha256: manifest.sha256, deletionManifest };
       }
       let rows = 0;
@@ -396,9 +397,9 @@ export function archiveActivities(deps: ActivityDeps) {
       return { rowCount: manifest.rowCount, sha256: manifest.sha256 };
     },
 
-    /** See writeDeletionManifestFromStore; called by runs from before 'one-read-back-v1'. */
+    /** See writeDeletionManifestFromStore; called by runs from before 'lean-batch-v1'. */
     async writeDeletionManifest(input: BatchObjectInput): Promise<DeletionManifestResult> {
-      return writeDeletionManifestFromStore(await readManifest(input.object));
+      return writeDeletionManifestFromStore(input.object, await readManifest(input.object));
     },
 
     /**

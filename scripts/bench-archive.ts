@@ -123,7 +123,7 @@ async function runSize(rows: number): Promise<Result> {
     });
     process.stdout.write(`${fmt(rows)} rows: baseline COPY | gzip -1 | upload, 3 times ...\n`);
     // The median of three: one run of the baseline varied 2.6x on a machine with steal time.
-    const runs = [];
+    const runs: { ms: number; bytes: number }[] = [];
     for (let i = 0; i < 3; i++) runs.push(await baseline(s3, database, `${prefix}baseline.tsv.gz`));
     const base = runs.sort((a, b) => a.ms - b.ms)[1]!;
 

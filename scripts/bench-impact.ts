@@ -4,9 +4,10 @@
  * what an archive at default settings costs the database's other users, measured the way
  * database people do (CONTRACT §5). A fixed-rate pgbench load (`pgbench -R`, per-transaction
  * logs) runs alternately without (A) and with (B) an archive running, A/B/A/B for `rounds`
- * rounds, with a VACUUM of the archived table and a CHECKPOINT before each phase. Latency is pgbench's per-transaction time plus
- * its schedule lag (what a client at a fixed rate actually waits). Prints p50/p95/p99 per phase
- * and pooled per kind, the B/A ratio, and the archive rate achieved during the B phases.
+ * rounds, with a VACUUM of the archived table and a CHECKPOINT before each phase. Latency is
+ * pgbench's per-transaction time plus its schedule lag (what a client at a fixed rate actually
+ * waits). Prints p50/p95/p99 per phase and pooled per kind, the B/A ratio, and the archive rate
+ * achieved during the B phases.
  * Everything runs in a scratch database that is dropped at the end.
  */
 import { spawn } from 'node:child_process';

@@ -106,6 +106,8 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
     { key: ArchiveTableKey, value: `${ref.schema}.${ref.table}` },
   ]);
   const plan = await planTable(ref);
+  // The first batch of a run (also after continue-as-new) starts without a pause.
+  const pauseInCheck = lean && plan.pauseBetweenBatchesMs <= MAX_PAUSE_IN_ACTIVITY_MS;
   const state: ArchiveTableState = input.state ?? newRunState(plan.retentionDays);
   const progress: ArchiveProgress = {
     table: label,
@@ -154,7 +156,6 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
         await lock.release();
         return await continueAsNew<typeof ArchiveTable>({ ...input, state });
       }
-      const pauseInCheck = lean && plan.pauseBetweenBatchesMs <= MAX_PAUSE_IN_ACTIVITY_MS;
       if (throttling) {
         const waitMs = pauseInCheck && lastBatch ? plan.pauseBetweenBatchesMs : 0;
         if (waitMs > 0) progress.state = 'pausing';

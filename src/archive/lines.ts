@@ -10,9 +10,7 @@ const NEWLINE = Buffer.from('\n');
 export class LineTransform extends Transform {
   private rest: Buffer = Buffer.alloc(0);
 
-  /**
-   * `onLine` may return bytes to pass on; with `terminate`, each is followed by a newline.
-   */
+  /** With `terminate`, each piece `onLine` returns is followed by a newline. */
   constructor(
     private readonly onLine: (line: Buffer) => Buffer | undefined,
     private readonly options: { terminate?: boolean } = {},
@@ -26,9 +24,7 @@ export class LineTransform extends Transform {
       const out: Buffer[] = [];
       let start = 0;
       for (let end = data.indexOf(0x0a, start); end !== -1; end = data.indexOf(0x0a, start)) {
-        const line = this.onLine(data.subarray(start, end));
-        if (line !== undefined) out.push(line);
-        if (line !== undefined && this.options.terminate) out.push(NEWLINE);
+        this.passOn(data.subarray(start, end), out);
         start = end + 1;
       }
       data = data.subarray(start);
@@ -43,10 +39,18 @@ export class LineTransform extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      const line = this.rest.length > 0 ? this.onLine(this.rest) : undefined;
-      done(null, line && this.options.terminate ? Buffer.concat([line, NEWLINE]) : line);
+      const out: Buffer[] = [];
+      if (this.rest.length > 0) this.passOn(this.rest, out);
+      done(null, out.length > 0 ? Buffer.concat(out) : undefined);
     } catch (err) {
       done(err as Error);
     }
+  }
+
+  private passOn(line: Buffer, out: Buffer[]): void {
+    const piece = this.onLine(line);
+    if (piece === undefined) return;
+    out.push(piece);
+    if (this.options.terminate) out.push(NEWLINE);
   }
 }

@@ -35,6 +35,7 @@ export function throttleLimits(config: Config, database: string): ThrottleLimits
     maxSlowdown: t.max_slowdown,
     maxRowsPerSecond: t.max_rows_per_second,
     maxBytesPerSecond: t.max_bytes_per_second,
+    niceRatio: t.nice_ratio,
     pauseMs: t.pause_ms,
     maxPauseMs: Math.max(t.max_pause_ms, t.pause_ms),
     targetBatchMs: t.target_batch_ms,

@@ -3,7 +3,9 @@
  * baseline measured in the same run on the same rows. For each size (rows/10, then rows) it
  * creates a scratch database with an audit table of ~300-byte rows, times the baseline
  * `COPY ... TO STDOUT | gzip -1 | upload to the same MinIO` (median of three runs), then
- * archives the table through an in-process worker at default settings and reads the phase
+ * archives the table through an in-process worker at default settings, except that batches
+ * follow each other without the default rest (`nice_ratio` 0: this measures the pipeline,
+ * bench:impact the pacing), and reads the phase
  * timings back from the workflow's history: export+upload+verify (exportBatch and
  * verifyBatch, which also writes the deletion manifest from its read-back; writeDeletionManifest
  * too, for runs from before that) and delete (deleteBatch). Peak RSS of the process that hosts
@@ -104,7 +106,8 @@ async function runSize(rows: number): Promise<Result> {
     database,
     prefix,
     taskQueue: uniqueTaskQueue(),
-    // Default pacing and throttling; only the retention is chosen so that every row is old.
+    // Default throttling without the rest (the helper sets nice_ratio 0); the retention is
+    // chosen so that every row is old.
     overrides: (c) => {
       c.defaults = { retention_days: 30, batch_size: BATCH_SIZE };
     },

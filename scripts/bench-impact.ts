@@ -1,8 +1,8 @@
 /**
- * `npm run bench:impact [-- --rate 200 --duration 30 --rounds 3 --scale 10 --archive-rows 500000]`
- * (`--batch-size N`, `--pause-ms N` to measure other archive settings than the defaults):
- * what an archive at default settings costs the database's other users, measured the way
- * database people do (CONTRACT §5). A fixed-rate pgbench load (`pgbench -R`, per-transaction
+ * `npm run bench:impact [-- --rate 200 --duration 60 --rounds 3 --scale 10 --archive-rows 500000]`
+ * (`--batch-size N`, `--pause-ms N`, `--nice-ratio N` to measure archive settings other than
+ * the defaults): what an archive at default settings costs the database's other users,
+ * measured the way database people do (CONTRACT §5). A fixed-rate pgbench load (`pgbench -R`, per-transaction
  * logs) runs alternately without (A) and with (B) an archive running, A/B/A/B for `rounds`
  * rounds, with a VACUUM of the archived table and a CHECKPOINT before each phase. Latency is
  * pgbench's per-transaction time plus its schedule lag (what a client at a fixed rate actually
@@ -34,14 +34,16 @@ import {
 } from './bench-lib';
 
 const RATE = flag('rate', 200);
-const DURATION_S = flag('duration', 30);
+const DURATION_S = flag('duration', 60);
 const ROUNDS = flag('rounds', 3);
 const SCALE = flag('scale', 10);
 const ARCHIVE_ROWS = flag('archive-rows', 500_000);
 const CLIENTS = flag('clients', 4);
-// The archive's own settings: the configuration's defaults unless given (0 = not given).
+// The archive's own settings: the configuration's defaults unless given (0 = not given,
+// except for the nice ratio, where 0 means no rest).
 const BATCH_SIZE = flag('batch-size', 0);
 const PAUSE_MS = flag('pause-ms', 0);
+const NICE_RATIO = flag('nice-ratio', -1, { zero: true }); // -1: not given
 
 interface Phase {
   kind: 'A' | 'B';
@@ -94,12 +96,14 @@ async function main(): Promise<void> {
     database,
     prefix: `bench-impact-${randomUUID()}/`,
     taskQueue: uniqueTaskQueue(),
+    pacing: 'default',
     // Default batch size, pause and throttling: the settings the impact goal is stated for.
     overrides: (c) => {
       c.defaults = {
         retention_days: 30,
         ...(BATCH_SIZE > 0 && { batch_size: BATCH_SIZE }),
         ...(PAUSE_MS > 0 && { pause_between_batches_ms: PAUSE_MS }),
+        ...(NICE_RATIO >= 0 && { throttle: { nice_ratio: NICE_RATIO } }),
       };
     },
   });
@@ -184,6 +188,7 @@ async function main(): Promise<void> {
     [
       BATCH_SIZE > 0 && `batch_size ${fmt(BATCH_SIZE)}`,
       PAUSE_MS > 0 && `pause_between_batches_ms ${fmt(PAUSE_MS)}`,
+      NICE_RATIO >= 0 && `nice_ratio ${NICE_RATIO}`,
     ]
       .filter(Boolean)
       .join(', ') || 'default settings';

@@ -17,13 +17,14 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'minioadmin';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** `--name value` from the command line, else the environment's BENCH_NAME, else the default. */
-export function flag(name: string, fallback: number): number {
+export function flag(name: string, fallback: number, { zero = false } = {}): number {
   const at = process.argv.indexOf(`--${name}`);
   const text =
     at >= 0 ? process.argv[at + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
   if (text === undefined) return fallback;
   const value = Number(text.replace(/_/g, ''));
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero))
+    throw new Error(`--${name} must be a ${zero ? 'number, 0 or more' : 'positive number'}`);
   return value;
 }
 

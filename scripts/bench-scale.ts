@@ -4,7 +4,8 @@
  * `databases` times (CREATE DATABASE ... TEMPLATE is a file copy, fast), archives them all in
  * one run through an in-process worker, then prints the total time, the per-table time
  * (median, p95), the parent's history length over all its continue-as-new runs, the size of
- * its result, and checks that every table finished with every old row archived. Drops every
+ * its result, and checks that every table finished with every old row archived. Batches are
+ * not rested (`nice_ratio` 0): what it measures is the per-table overhead. Drops every
  * scratch database and bucket object it made.
  */
 import { randomUUID } from 'node:crypto';

@@ -107,6 +107,14 @@ const throttleFields = {
     .describe(
       'Most compressed archive bytes written per second per table, pauses included; null for no ceiling.',
     ),
+  nice_ratio: z
+    .number()
+    .min(0)
+    .max(1000)
+    .nullable()
+    .describe(
+      "Milliseconds of rest after each millisecond a batch worked (export to delete), as gh-ost's nice-ratio: 49 keeps the archiver at work at most 2% of the time. pause_between_batches_ms counts toward the rest, and one rest is at most max_pause_ms; null or 0 turns it off.",
+    ),
   pause_ms: z
     .number()
     .int()
@@ -146,6 +154,7 @@ const throttleDefaultsSchema = z
     max_slowdown: throttleFields.max_slowdown.default(3),
     max_rows_per_second: throttleFields.max_rows_per_second.default(null),
     max_bytes_per_second: throttleFields.max_bytes_per_second.default(null),
+    nice_ratio: throttleFields.nice_ratio.default(49),
     pause_ms: throttleFields.pause_ms.default(5_000),
     max_pause_ms: throttleFields.max_pause_ms.default(60_000),
     target_batch_ms: throttleFields.target_batch_ms.default(null),
@@ -176,6 +185,9 @@ const throttleOverrideSchema = z
     max_bytes_per_second: throttleFields.max_bytes_per_second
       .optional()
       .describe('Overrides defaults.throttle.max_bytes_per_second.'),
+    nice_ratio: throttleFields.nice_ratio
+      .optional()
+      .describe('Overrides defaults.throttle.nice_ratio.'),
     pause_ms: throttleFields.pause_ms.optional().describe('Overrides defaults.throttle.pause_ms.'),
     max_pause_ms: throttleFields.max_pause_ms
       .optional()

@@ -16,6 +16,11 @@ export interface ThrottleLimits {
   maxSlowdown: number | null;
   maxRowsPerSecond: number | null;
   maxBytesPerSecond: number | null;
+  /**
+   * Milliseconds of rest after each millisecond of batch work (gh-ost's nice-ratio). Absent
+   * from readings recorded before it existed, which therefore replay without it.
+   */
+  niceRatio?: number | null;
   /** First wait when a database signal is over its limit; doubles while it stays over. */
   pauseMs: number;
   maxPauseMs: number;
@@ -72,7 +77,11 @@ export type ThrottleSignalName =
   | 'lock waits'
   | 'statement slowdown'
   | 'rows per second'
-  | 'bytes per second';
+  | 'bytes per second'
+  | 'nice ratio';
+
+/** Limits on the archiver's own pace: their waits are exact and never grow. */
+const PACING: readonly ThrottleSignalName[] = ['rows per second', 'bytes per second', 'nice ratio'];
 
 export type ThrottleDecision =
   { pause: false } | { pause: true; ms: number; by: ThrottleSignalName[]; reason: string };
@@ -87,7 +96,9 @@ export function initialThrottleState(batchSize: number): ThrottleState {
 /**
  * Go or wait. Database signals over their limit wait `pauseMs`, doubling while they stay
  * over; the rate ceilings wait exactly long enough that the last batch's rows and bytes,
- * spread over its elapsed time plus the wait, stay under the ceiling. The longest wait wins.
+ * spread over its elapsed time plus the wait, stay under the ceiling; the nice ratio waits
+ * until the rest since the last batch is `niceRatio` times its work (at most `maxPauseMs`).
+ * The longest wait wins.
  */
 export function decideThrottle(
   limits: ThrottleLimits,
@@ -158,6 +169,18 @@ export function decideThrottle(
     };
     rate('rows per second', last.rows, limits.maxRowsPerSecond, 'rows');
     rate('bytes per second', last.bytes, limits.maxBytesPerSecond, 'bytes');
+    if (limits.niceRatio) {
+      // Capped: a batch stretched by a worker's crash and retry would otherwise rest for hours.
+      const restMs = Math.min(Math.ceil(last.workMs * limits.niceRatio), limits.maxPauseMs);
+      const wait = restMs - (last.elapsedMs - last.workMs);
+      if (wait > 0) {
+        over(
+          'nice ratio',
+          `the last batch worked ${last.workMs} ms; nice_ratio ${limits.niceRatio} rests ${restMs} ms after it`,
+        );
+        ms = Math.max(ms, wait);
+      }
+    }
   }
   if (by.length === 0) return { pause: false };
   return { pause: true, ms, by, reason: why.join('; ') };
@@ -195,10 +218,10 @@ export function afterBatch(
   return { ...state, baselineMsPerRow: baseline, batchSize };
 }
 
-/** Rate ceilings wait an exact amount; only database signals make the next wait longer. */
+/** Pacing waits an exact amount; only database signals make the next wait longer. */
 export function nextConsecutivePauses(decision: ThrottleDecision, state: ThrottleState): number {
   if (!decision.pause) return 0;
-  const signal = decision.by.some((b) => b !== 'rows per second' && b !== 'bytes per second');
+  const signal = decision.by.some((b) => !PACING.includes(b));
   return signal ? state.consecutivePauses + 1 : state.consecutivePauses;
 }
 

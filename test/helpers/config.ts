@@ -12,6 +12,11 @@ export interface TestConfigOptions {
   prefix: string;
   taskQueue?: string;
   overrides?: (config: ConfigInput) => void;
+  /**
+   * 'none' (the default for tests): batches follow each other without the product's default
+   * rest (`nice_ratio` 0 unless the test sets one). 'default' keeps the product's pacing.
+   */
+  pacing?: 'none' | 'default';
 }
 
 /** A configuration for the local stack, as a user would write it. */
@@ -42,6 +47,10 @@ export function testConfigInput(options: TestConfigOptions): ConfigInput {
     worker: { http_address: '127.0.0.1:0' },
   };
   options.overrides?.(config);
+  if (options.pacing !== 'default') {
+    const defaults = (config.defaults ??= {});
+    defaults.throttle = { nice_ratio: 0, ...defaults.throttle };
+  }
   return config;
 }
 

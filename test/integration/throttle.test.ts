@@ -50,9 +50,9 @@ describe('adaptive throttling (real stack)', function () {
   let pools: PoolRegistry;
   const sessions: pg.Client[] = [];
   const prefix = `throttle-${randomUUID()}/`;
-  // Three configured databases on the same physical one, each with its own throttle
+  // Configured databases on the same physical one, each with its own throttle
   // overrides: per-database limits are what the config promises.
-  const names = { signals: '', rows: '', bytes: '', slow: '' };
+  const names = { signals: '', rows: '', bytes: '', nice: '', slow: '' };
 
   const inject = (signals: Partial<ThrottleSignals>) =>
     writeFileSync(hookFile, JSON.stringify(signals));
@@ -62,12 +62,14 @@ describe('adaptive throttling (real stack)', function () {
     names.signals = `${db.name}_signals`;
     names.rows = `${db.name}_rows`;
     names.bytes = `${db.name}_bytes`;
+    names.nice = `${db.name}_nice`;
     names.slow = `${db.name}_slow`;
     for (const table of SIGNAL_TABLES) await createAuditTable(db, { table, rows: 300 });
     // One day of old rows each, so that every batch but the last is full.
     for (const [table, rows] of [
       ['t_rows', 600],
       ['t_bytes', 600],
+      ['t_nice', 600],
       ['t_slow', 1000],
     ] as const) {
       await createAuditTable(db, { table, rows: 0 });
@@ -128,6 +130,13 @@ describe('adaptive throttling (real stack)', function () {
             dbname: db.name,
             tables: tables(['t_bytes']),
             throttle: { ...fast, max_slowdown: null, max_bytes_per_second: 2_000 },
+          },
+          {
+            ...base,
+            name: names.nice,
+            dbname: db.name,
+            tables: tables(['t_nice']),
+            throttle: { ...fast, max_slowdown: null, nice_ratio: 2 },
           },
           {
             ...base,
@@ -347,6 +356,20 @@ describe('adaptive throttling (real stack)', function () {
     assert.match(progress.throttleReason!, /\d+ bytes in \d+ ms is over 2000 bytes\/s/);
     const outcome = await archived(handle);
     assert.equal(outcome.rowsDeleted, 600);
+  });
+
+  it('rests nice_ratio times each batch’s work after it, and says so', async () => {
+    const handle = await start(names.nice, 't_nice');
+    const progress = await throttledBy(handle, 'nice ratio');
+    const [, worked, rest] = /worked (\d+) ms; nice_ratio 2 rests (\d+) ms/.exec(
+      progress.throttleReason!,
+    )!;
+    assert.equal(Number(rest), Math.ceil(Number(worked) * 2));
+    const outcome = await archived(handle);
+    assert.equal(outcome.rowsDeleted, 600);
+    // 3 batches of 200 rows: a rest follows each of the first two before the next batch.
+    const rests = (await timerSummaries(handle)).filter((s) => s.includes('nice ratio'));
+    assert.ok(rests.length >= 2, `${rests.length} rests`);
   });
 
   it('pauses when its own statements slow down (pt-archiver --sleep-coef idea), then goes on', async () => {

@@ -110,6 +110,37 @@ describe('throttle decision (pure)', () => {
     assert.equal(nextConsecutivePauses(d, state), 0, 'a rate wait does not grow the next one');
   });
 
+  it('rests nice_ratio times the last batch’s work, counting the pause already waited', () => {
+    const nice = { ...limits, niceRatio: 4 };
+    // 1 s of work wants 4 s of rest; 1.5 s have passed since the batch ended.
+    const d = decideThrottle(nice, calm, batch({ workMs: 1000, elapsedMs: 2500 }), state);
+    assert.ok(d.pause);
+    assert.deepEqual(d.by, ['nice ratio']);
+    assert.equal(d.ms, 2_500);
+    assert.match(d.reason, /worked 1000 ms; nice_ratio 4 rests 4000 ms/);
+    assert.equal(nextConsecutivePauses(d, state), 0, 'pacing does not grow the next wait');
+    // A batch stretched by a crash and a retry rests at most max_pause_ms.
+    const stretched = decideThrottle(
+      nice,
+      calm,
+      batch({ workMs: 600_000, elapsedMs: 600_000 }),
+      state,
+    );
+    assert.ok(stretched.pause);
+    assert.equal(stretched.ms, limits.maxPauseMs);
+    // Rested enough already, no ratio, or a ratio of 0: go.
+    assert.deepEqual(decideThrottle(nice, calm, batch({ elapsedMs: 5000 }), state), {
+      pause: false,
+    });
+    assert.deepEqual(decideThrottle({ ...limits, niceRatio: 0 }, calm, batch(), state), {
+      pause: false,
+    });
+    // A reading recorded before the ratio existed has no such key and replays without it.
+    const recorded: ThrottleLimits = { ...nice };
+    delete recorded.niceRatio;
+    assert.deepEqual(decideThrottle(recorded, calm, batch(), state), { pause: false });
+  });
+
   it('learns the baseline from full batches only', () => {
     const first = afterBatch(limits, 1000, batch({ workMs: 2000 }), state);
     assert.equal(first.baselineMsPerRow, 2);

@@ -136,7 +136,8 @@ describe('adaptive throttling (real stack)', function () {
             name: names.nice,
             dbname: db.name,
             tables: tables(['t_nice']),
-            throttle: { ...fast, max_slowdown: null, nice_ratio: 2 },
+            // Rests are capped at max_pause_ms: high enough here not to cut them.
+            throttle: { ...fast, max_pause_ms: 30_000, max_slowdown: null, nice_ratio: 2 },
           },
           {
             ...base,

@@ -297,7 +297,8 @@ export function archiveActivities(deps: ActivityDeps) {
       return withClient(deps, input.table.database, async (client) => {
         const ctx = await loadTableContext(deps, input.table, client);
         requireSchema(ctx, input.schemaHash);
-        const found = await findBatchDay(client, ctx, input, await heldDays(deps, ctx));
+        const holds = await heldDays(deps, ctx);
+        const found = await findBatchDay(client, ctx, input, holds);
         if (!found) return { kind: 'done' };
         const limit = Math.min(input.batchSize ?? ctx.table.batchSize, ctx.table.batchSize);
 
@@ -358,6 +359,11 @@ export function archiveActivities(deps: ActivityDeps) {
           log.info('batch exported', { object, rows: stats.rowCount, bytes: stats.bytes });
         }
         const dayComplete = manifest.rowCount < limit;
+        const next = dayComplete
+          ? { day: nextDate(found.day), afterKey: null }
+          : { day: found.day, afterKey: manifest.primaryKey.last };
+        const more =
+          (await findBatchDay(client, ctx, { ...input, cursor: next }, holds)) !== undefined;
         return {
           kind: 'batch',
           object,
@@ -369,9 +375,8 @@ export function archiveActivities(deps: ActivityDeps) {
           lastKey: manifest.primaryKey.last,
           maxTimestamp: manifest.timestamp.max,
           maxTimestampMicros: manifest.timestamp.maxMicros,
-          next: dayComplete
-            ? { day: nextDate(found.day), afterKey: null }
-            : { day: found.day, afterKey: manifest.primaryKey.last },
+          next,
+          more,
         };
       });
     },

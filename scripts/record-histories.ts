@@ -32,7 +32,13 @@ async function main(): Promise<void> {
       prefix: `histories-${Date.now()}/`,
       taskQueue: uniqueTaskQueue(),
       overrides: (c) => {
-        c.defaults = { retention_days: 20, batch_size: 4, pause_between_batches_ms: 10 };
+        // A small nice_ratio, so that the histories hold its rests (durable timers) too.
+        c.defaults = {
+          retention_days: 20,
+          batch_size: 4,
+          pause_between_batches_ms: 10,
+          throttle: { nice_ratio: 1 },
+        };
       },
     });
     const worker = await startTestWorker(config);

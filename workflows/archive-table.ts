@@ -169,9 +169,13 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
         archiveBatch(ref, state, lock, progress, lean),
       );
       if (batch === 'done') break;
+      // The export saw no eligible row after this batch: end without a rest and without an
+      // export that would find nothing (results recorded before `more` existed lack it).
+      if (batch.more === false) break;
       if (throttling) {
         lastBatch = {
-          ...batch,
+          rows: batch.rows,
+          bytes: batch.bytes,
           workMs: Date.now() - batchStarted,
           elapsedMs: 0,
           full: batch.rows >= (state.throttle?.batchSize ?? plan.batchSize),
@@ -281,7 +285,7 @@ async function archiveBatch(
   lock: TableLock,
   progress: ArchiveProgress,
   lean: boolean,
-): Promise<'done' | { rows: number; bytes: number }> {
+): Promise<'done' | { rows: number; bytes: number; more: boolean | undefined }> {
   const exported = await exportBatch({
     table: ref,
     run: state.run,
@@ -317,7 +321,7 @@ async function archiveBatch(
   t.bytes += batch.bytes;
   state.cursor = batch.next;
   state.nextBatch++;
-  return { rows: batch.rowCount, bytes: batch.bytes };
+  return { rows: batch.rowCount, bytes: batch.bytes, more: batch.more };
 }
 
 /**

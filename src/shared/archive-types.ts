@@ -39,6 +39,12 @@ export interface ExportedBatch {
   maxTimestamp: string;
   maxTimestampMicros: string;
   next: Cursor;
+  /**
+   * Whether an eligible row was left after `next` when the batch was exported, so that the
+   * run ends without resting and exporting once more to find nothing. Rows backdated later
+   * are left to the next run. Absent from results recorded before it existed.
+   */
+  more?: boolean;
 }
 
 export type ExportBatchResult = ExportedBatch | { kind: 'done' };

@@ -10,7 +10,7 @@ import { deletionManifestKey } from '../../src/archive/layout';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { createS3Client } from '../../src/s3/client';
-import type { ExportedBatch, LockHolder } from '../../src/shared/archive-types';
+import type { Cursor, ExportedBatch, LockHolder } from '../../src/shared/archive-types';
 import { quietLogger, runActivity } from '../helpers/activity';
 import { listAll, readBytes } from '../helpers/bucket';
 import { testConfig } from '../helpers/config';
@@ -165,6 +165,39 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     });
     assert.deepEqual(retry, batch);
     assert.deepEqual(await readBytes(s3, batch.object), before);
+    await db.query('delete from audit_log');
+  });
+
+  it('says whether an eligible row is left after the batch, on its day or a later one', async () => {
+    await db.query('delete from audit_log');
+    await db.query(
+      `insert into audit_log values (30, '2020-01-02 10:00+00', 'v1'), (31, '2020-01-02 11:00+00', 'v1'),
+                                    (32, '2020-01-05 10:00+00', 'v1')`,
+    );
+    const exportFrom = async (cursor: Cursor): Promise<ExportedBatch> => {
+      const result = await runActivity(env, acts, 'exportBatch', {
+        table,
+        run: 'test',
+        batch: ++batchNo,
+        cutoff,
+        cursor,
+        schemaHash: await currentSchemaHash(),
+        batchSize: 1,
+      });
+      assert.equal(result.kind, 'batch');
+      return result;
+    };
+    const first = await exportFrom({ day: null, afterKey: null });
+    const second = await exportFrom(first.next);
+    const last = await exportFrom(second.next);
+    assert.deepEqual(
+      [first, second, last].map((b) => [b.firstKey, b.more]),
+      [
+        ['30', true], // 31 is left on the same day
+        ['31', true], // 32 is left on a later day
+        ['32', false],
+      ],
+    );
     await db.query('delete from audit_log');
   });
 

@@ -221,6 +221,15 @@ describe('adaptive throttling (real stack)', function () {
       });
   }
 
+  /** The activity types the run scheduled, in order, from its history. */
+  async function activities(handle: WorkflowHandle<typeof ArchiveTable>): Promise<string[]> {
+    const history = await handle.fetchHistory();
+    return (history.events ?? []).flatMap((e) => {
+      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return name ? [name] : [];
+    });
+  }
+
   const count = async (table: string) =>
     (await db.one<{ n: number }>(`select count(*)::int as n from ${table}`)).n;
 
@@ -368,9 +377,14 @@ describe('adaptive throttling (real stack)', function () {
     assert.equal(Number(rest), Math.ceil(Number(worked) * 2));
     const outcome = await archived(handle);
     assert.equal(outcome.rowsDeleted, 600);
-    // 3 batches of 200 rows: a rest follows each of the first two before the next batch.
+    // 3 batches of 200 rows: a rest follows each of the first two. The third export saw that
+    // no eligible row was left, so the run ends there: no rest, no export that finds nothing.
     const rests = (await timerSummaries(handle)).filter((s) => s.includes('nice ratio'));
-    assert.ok(rests.length >= 2, `${rests.length} rests`);
+    assert.equal(rests.length, 2);
+    const scheduled = await activities(handle);
+    assert.equal(scheduled.filter((a) => a === 'exportBatch').length, 3);
+    // One signal reading before each batch, and one more after each rest.
+    assert.equal(scheduled.filter((a) => a === 'readThrottleSignals').length, 5);
   });
 
   it('pauses when its own statements slow down (pt-archiver --sleep-coef idea), then goes on', async () => {

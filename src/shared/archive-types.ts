@@ -40,9 +40,9 @@ export interface ExportedBatch {
   maxTimestampMicros: string;
   next: Cursor;
   /**
-   * Whether an eligible row was left after `next` when the batch was exported, so that the
-   * run ends without resting and exporting once more to find nothing. Rows backdated later
-   * are left to the next run. Absent from results recorded before it existed.
+   * Whether an eligible row was left after this batch (from `next` on) when it was exported,
+   * so that the run can end without resting and exporting once more to find nothing. Rows
+   * backdated later are left to the next run. Absent from results recorded before it existed.
    */
   more?: boolean;
 }

@@ -2,13 +2,13 @@
  * `npm run bench:impact [-- --rate 200 --duration 60 --rounds 3 --scale 10 --archive-rows 500000]`
  * (`--batch-size N`, `--pause-ms N`, `--nice-ratio N` to measure archive settings other than
  * the defaults): what an archive at default settings costs the database's other users,
- * measured the way database people do (CONTRACT §5). A fixed-rate pgbench load (`pgbench -R`, per-transaction
- * logs) runs alternately without (A) and with (B) an archive running, A/B/A/B for `rounds`
- * rounds, with a VACUUM of the archived table and a CHECKPOINT before each phase. Latency is
- * pgbench's per-transaction time plus its schedule lag (what a client at a fixed rate actually
- * waits). Prints p50/p95/p99 per phase and pooled per kind, the B/A ratio, and the archive rate
- * achieved during the B phases.
- * Everything runs in a scratch database that is dropped at the end.
+ * measured the way database people do (CONTRACT §5). A fixed-rate pgbench load
+ * (`pgbench -R`, per-transaction logs) runs alternately without (A) and with (B) an archive
+ * running, A/B/A/B for `rounds` rounds, with a VACUUM of the archived table and a CHECKPOINT
+ * before each phase. Latency is pgbench's per-transaction time plus its schedule lag (what a
+ * client at a fixed rate actually waits). Prints p50/p95/p99 per phase and pooled per kind,
+ * the B/A ratio, and the archive rate achieved during the B phases. Everything runs in a
+ * scratch database that is dropped at the end.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -96,8 +96,9 @@ async function main(): Promise<void> {
     database,
     prefix: `bench-impact-${randomUUID()}/`,
     taskQueue: uniqueTaskQueue(),
+    // Default batch size, pause, throttling and pacing: the settings the impact goal is
+    // stated for.
     pacing: 'default',
-    // Default batch size, pause and throttling: the settings the impact goal is stated for.
     overrides: (c) => {
       c.defaults = {
         retention_days: 30,

@@ -72,15 +72,22 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     return exportNext();
   }
 
-  /** Exports the next batch from the start of the table (a new batch number each time). */
-  async function exportNext(): Promise<ExportedBatch> {
+  /**
+   * Exports the next batch from `cursor` (by default the start of the table), with a new
+   * batch number each time.
+   */
+  async function exportNext(
+    cursor: Cursor = { day: null, afterKey: null },
+    batchSize?: number,
+  ): Promise<ExportedBatch> {
     const result = await runActivity(env, acts, 'exportBatch', {
       table,
       run: 'test',
       batch: ++batchNo,
       cutoff,
-      cursor: { day: null, afterKey: null },
+      cursor,
       schemaHash: await currentSchemaHash(),
+      ...(batchSize !== undefined && { batchSize }),
     });
     assert.equal(result.kind, 'batch');
     return result;
@@ -174,22 +181,9 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
       `insert into audit_log values (30, '2020-01-02 10:00+00', 'v1'), (31, '2020-01-02 11:00+00', 'v1'),
                                     (32, '2020-01-05 10:00+00', 'v1')`,
     );
-    const exportFrom = async (cursor: Cursor): Promise<ExportedBatch> => {
-      const result = await runActivity(env, acts, 'exportBatch', {
-        table,
-        run: 'test',
-        batch: ++batchNo,
-        cutoff,
-        cursor,
-        schemaHash: await currentSchemaHash(),
-        batchSize: 1,
-      });
-      assert.equal(result.kind, 'batch');
-      return result;
-    };
-    const first = await exportFrom({ day: null, afterKey: null });
-    const second = await exportFrom(first.next);
-    const last = await exportFrom(second.next);
+    const first = await exportNext(undefined, 1);
+    const second = await exportNext(first.next, 1);
+    const last = await exportNext(second.next, 1);
     assert.deepEqual(
       [first, second, last].map((b) => [b.firstKey, b.more]),
       [

@@ -5,12 +5,11 @@
  * `COPY ... TO STDOUT | gzip -1 | upload to the same MinIO` (median of three runs), then
  * archives the table through an in-process worker at default settings, except that batches
  * follow each other without the default rest (`nice_ratio` 0: this measures the pipeline,
- * bench:impact the pacing), and reads the phase
- * timings back from the workflow's history: export+upload+verify (exportBatch and
- * verifyBatch, which also writes the deletion manifest from its read-back; writeDeletionManifest
- * too, for runs from before that) and delete (deleteBatch). Peak RSS of the process that hosts
- * the worker is sampled throughout. Cleans up its databases and bucket objects. Needs the stack
- * up (npm run stack:up).
+ * bench:impact the pacing), and reads the phase timings back from the workflow's history:
+ * export+upload+verify (exportBatch and verifyBatch, which also writes the deletion manifest
+ * from its read-back; writeDeletionManifest too, for runs from before that) and delete
+ * (deleteBatch). Peak RSS of the process that hosts the worker is sampled throughout. Cleans
+ * up its databases and bucket objects. Needs the stack up (npm run stack:up).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the pinned Temporal CLI and MinIO server from the Go modules kept in
-# temporal/go/ with the ordinary Go client, once per machine. A binary already in
-# the cache is reused as it is. Usage: build-binaries.sh [temporal] [minio]
+# Builds the pinned Temporal CLI, MinIO server and toxiproxy server (the fault
+# proxy of `npm run chaos`) from the Go modules kept in temporal/go/ with the
+# ordinary Go client, once per machine. A binary already in the cache is reused as
+# it is. Usage: build-binaries.sh [temporal] [minio] [toxiproxy]
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v go >/dev/null || die "the Go toolchain is needed to build the local Temporal and MinIO servers (install Go 1.25 or newer, then run this again)"
+command -v go >/dev/null || die "the Go toolchain is needed to build the local Temporal, MinIO and toxiproxy servers (install Go 1.25 or newer, then run this again)"
 
 build() {
   local name="$1" out version dir
@@ -30,6 +31,8 @@ build() {
   local ldflags="-s -w"
   if [[ "$name" == temporal ]]; then
     ldflags="$ldflags -X github.com/temporalio/cli/temporalcli.Version=${version#v}"
+  elif [[ "$name" == toxiproxy ]]; then
+    ldflags="$ldflags -X github.com/Shopify/toxiproxy/v2.Version=${version#v}"
   fi
   local started=$SECONDS
   # -mod=readonly: the build must use exactly what go.sum pins; build to a temporary
@@ -42,8 +45,8 @@ build() {
 }
 
 names=("$@")
-((${#names[@]})) || names=(temporal minio)
+((${#names[@]})) || names=(temporal minio toxiproxy)
 for name in "${names[@]}"; do
-  [[ -n "${GO_MODULE[$name]:-}" ]] || die "unknown binary '$name' (expected: temporal, minio)"
+  [[ -n "${GO_MODULE[$name]:-}" ]] || die "unknown binary '$name' (expected: temporal, minio, toxiproxy)"
   build "$name"
 done

@@ -37,9 +37,13 @@ say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # The Go programs the stack runs: folder under temporal/go, module, main package.
-declare -A GO_MODULE=([temporal]=github.com/temporalio/cli [minio]=github.com/minio/minio)
-declare -A GO_PACKAGE=([temporal]=github.com/temporalio/cli/cmd/temporal [minio]=github.com/minio/minio)
-declare -A GO_FOLDER=([temporal]=temporal-cli [minio]=minio)
+# toxiproxy is not a stack service: `npm run chaos` starts its own, in front of
+# its private PostgreSQL and MinIO, to inject network faults.
+declare -A GO_MODULE=([temporal]=github.com/temporalio/cli [minio]=github.com/minio/minio
+  [toxiproxy]=github.com/Shopify/toxiproxy/v2)
+declare -A GO_PACKAGE=([temporal]=github.com/temporalio/cli/cmd/temporal [minio]=github.com/minio/minio
+  [toxiproxy]=github.com/Shopify/toxiproxy/v2/cmd/server)
+declare -A GO_FOLDER=([temporal]=temporal-cli [minio]=minio [toxiproxy]=toxiproxy)
 
 # pinned_version NAME -> the module version that temporal/go/FOLDER/go.mod pins.
 pinned_version() {

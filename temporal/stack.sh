@@ -350,7 +350,9 @@ EOF
 cmd_up() {
   require_curl
   up_postgres
-  bash "$TEMPORAL_DIR/build-binaries.sh" temporal minio
+  # toxiproxy does not run as a service; it is built here so that `npm test`
+  # (whose chaos test starts its own) finds it on a fresh machine.
+  bash "$TEMPORAL_DIR/build-binaries.sh" temporal minio toxiproxy
   up_temporal
   up_minio
   print_summary

@@ -1,0 +1,316 @@
+import type { Rng } from './rng';
+import type { ChaosStack } from './stack';
+import type { Stream, Toxic } from './toxiproxy';
+import type { ChaosWorker, Workers } from './workers';
+import { secs, sleep } from './util';
+
+/** What a fault needs to act on. */
+export interface FaultEnv {
+  stack: ChaosStack;
+  workers: Workers;
+  rng: Rng;
+}
+
+/** A fault in place: what it is, how long it stays, and how it is taken away again. */
+export interface InjectedFault {
+  description: string;
+  holdMs: number;
+  heal: () => Promise<string | void>;
+}
+
+interface FaultKind {
+  name: string;
+  weight: number;
+  applicable?: (env: FaultEnv) => boolean;
+  inject: (env: FaultEnv) => Promise<InjectedFault>;
+}
+
+const healed = () => Promise.resolve();
+
+/** A toxic on one proxy for a few seconds (toxics hit existing connections as well as new ones). */
+function toxicFault(
+  name: string,
+  weight: number,
+  proxy: 'postgres' | 's3',
+  make: (rng: Rng) => { stream: Stream; toxic: Toxic; what: string; holdMs: number },
+): FaultKind {
+  return {
+    name,
+    weight,
+    inject: async ({ stack, rng }) => {
+      const { stream, toxic, what, holdMs } = make(rng);
+      const toxicName = await stack.toxiproxy.addToxic(proxy, stream, toxic);
+      return {
+        description: `${proxy} link: ${what} (${stream}) for ${secs(holdMs)}`,
+        holdMs,
+        heal: () => stack.toxiproxy.removeToxic(proxy, toxicName),
+      };
+    },
+  };
+}
+
+function networkFaults(proxy: 'postgres' | 's3'): FaultKind[] {
+  const p = proxy === 'postgres' ? 'pg' : 's3';
+  return [
+    toxicFault(`${p}-latency`, 3, proxy, (rng) => {
+      const latency = rng.int(100, 1500);
+      const jitter = rng.int(0, Math.floor(latency / 2));
+      return {
+        stream: rng.chance(0.7) ? 'downstream' : 'upstream',
+        toxic: { type: 'latency', attributes: { latency, jitter } },
+        what: `latency ${latency}±${jitter} ms`,
+        holdMs: rng.int(3_000, 9_000),
+      };
+    }),
+    // timeout 0 drops every byte until the toxic goes: replies stall, then (on removal)
+    // toxiproxy closes the stalled connections.
+    toxicFault(`${p}-stall`, 3, proxy, (rng) => ({
+      stream: rng.chance(0.7) ? 'downstream' : 'upstream',
+      toxic: { type: 'timeout', attributes: { timeout: 0 } },
+      what: 'stalled replies, then the connections close',
+      holdMs: rng.int(2_000, 9_000),
+    })),
+    toxicFault(`${p}-reset`, 3, proxy, (rng) => {
+      const timeout = rng.int(0, 800);
+      return {
+        stream: rng.chance(0.5) ? 'downstream' : 'upstream',
+        toxic: { type: 'reset_peer', attributes: { timeout } },
+        what: `connections reset (RST) ${timeout} ms after data`,
+        holdMs: rng.int(1_000, 5_000),
+      };
+    }),
+    toxicFault(`${p}-cut-midstream`, 3, proxy, (rng) => {
+      const bytes = rng.int(64, proxy === 's3' ? 60_000 : 20_000);
+      return {
+        stream: rng.chance(0.6) ? 'downstream' : 'upstream',
+        toxic: { type: 'limit_data', attributes: { bytes } },
+        what: `connections cut after ${bytes} bytes`,
+        holdMs: rng.int(2_000, 7_000),
+      };
+    }),
+    toxicFault(`${p}-slicer`, 1, proxy, (rng) => {
+      const size = rng.int(1, 64);
+      return {
+        stream: rng.chance(0.5) ? 'downstream' : 'upstream',
+        toxic: {
+          type: 'slicer',
+          attributes: {
+            average_size: size,
+            size_variation: Math.floor(size / 2),
+            delay: rng.int(0, 2_000),
+          },
+        },
+        what: `data sliced into ~${size}-byte pieces`,
+        holdMs: rng.int(3_000, 8_000),
+      };
+    }),
+    toxicFault(`${p}-bandwidth`, 1, proxy, (rng) => {
+      const rate = rng.int(2, 64);
+      return {
+        stream: rng.chance(0.5) ? 'downstream' : 'upstream',
+        toxic: { type: 'bandwidth', attributes: { rate } },
+        what: `bandwidth ${rate} KB/s`,
+        holdMs: rng.int(3_000, 8_000),
+      };
+    }),
+    {
+      name: `${p}-outage`,
+      weight: 2,
+      inject: async ({ stack, rng }) => {
+        const holdMs = rng.int(2_000, 8_000);
+        await stack.toxiproxy.setEnabled(proxy, false);
+        return {
+          description: `${proxy} unreachable (connections closed, new ones refused) for ${secs(holdMs)}`,
+          holdMs,
+          heal: () => stack.toxiproxy.setEnabled(proxy, true),
+        };
+      },
+    },
+  ];
+}
+
+const storeFaults: FaultKind[] = [
+  {
+    name: 's3-slowdown',
+    weight: 3,
+    inject: ({ stack, rng }) => {
+      const share = rng.int(40, 100) / 100;
+      const holdMs = rng.int(2_000, 9_000);
+      stack.s3Proxy.setMode({ kind: 'slowdown', share });
+      return Promise.resolve({
+        description: `store answers ${Math.round(share * 100)}% of requests 503 SlowDown for ${secs(holdMs)}`,
+        holdMs,
+        heal: () => Promise.resolve(stack.s3Proxy.setMode({ kind: 'pass' })),
+      });
+    },
+  },
+  {
+    name: 's3-500-after-write',
+    weight: 2,
+    inject: ({ stack, rng }) => {
+      const share = rng.int(30, 100) / 100;
+      const holdMs = rng.int(2_000, 7_000);
+      stack.s3Proxy.setMode({ kind: 'error-after-write', share });
+      return Promise.resolve({
+        description: `store does ${Math.round(share * 100)}% of writes but answers 500 InternalError, for ${secs(holdMs)}`,
+        holdMs,
+        heal: () => Promise.resolve(stack.s3Proxy.setMode({ kind: 'pass' })),
+      });
+    },
+  },
+];
+
+const pickRunning = (env: FaultEnv): ChaosWorker => env.rng.pick(env.workers.running);
+
+const workerFaults: FaultKind[] = [
+  {
+    name: 'worker-sigkill',
+    weight: 4,
+    applicable: (env) => env.workers.running.length > 0,
+    inject: async (env) => {
+      const worker = pickRunning(env);
+      const label = worker.label;
+      // B may stay away after its kill (it left); A always comes back.
+      const comesBack = worker === env.workers.a || env.rng.chance(0.5);
+      const holdMs = env.rng.int(500, 5_000);
+      await worker.kill();
+      return {
+        description: `SIGKILL ${label}${comesBack ? `, started again after ${secs(holdMs)}` : ', not started again'}`,
+        holdMs: comesBack ? holdMs : 0,
+        heal: () => (comesBack ? worker.start() : healed()),
+      };
+    },
+  },
+  {
+    name: 'worker-sigstop',
+    weight: 3,
+    applicable: (env) => env.workers.running.length > 0,
+    inject: (env) => {
+      const worker = pickRunning(env);
+      // Sometimes longer than the lock's (15 s) and the delete's (10 s) heartbeat timeouts, so
+      // Temporal gives the frozen worker's activities to another worker or a later attempt.
+      const holdMs = env.rng.chance(0.35) ? env.rng.int(16_000, 26_000) : env.rng.int(2_000, 9_000);
+      const label = worker.label;
+      worker.freeze();
+      return Promise.resolve({
+        description: `SIGSTOP ${label}, SIGCONT after ${secs(holdMs)}`,
+        holdMs,
+        heal: () => Promise.resolve(worker.thaw()),
+      });
+    },
+  },
+  {
+    name: 'worker-b-joins-or-leaves',
+    weight: 2,
+    inject: async (env) => {
+      const b = env.workers.b;
+      if (b.state === 'down') {
+        await b.start();
+        return {
+          description: `worker B joins the task queue (${b.label})`,
+          holdMs: 0,
+          heal: healed,
+        };
+      }
+      const label = b.label;
+      if (b.state === 'frozen' || env.rng.chance(0.3)) {
+        await b.kill();
+        return { description: `worker B leaves: SIGKILL ${label}`, holdMs: 0, heal: healed };
+      }
+      await b.leave();
+      return {
+        description: `worker B leaves: SIGTERM ${label} (graceful drain)`,
+        holdMs: 0,
+        heal: healed,
+      };
+    },
+  },
+];
+
+const serverFaults: FaultKind[] = [
+  {
+    name: 'temporal-restart',
+    weight: 2,
+    inject: (env) => {
+      const how = env.rng.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
+      const downMs = env.rng.int(500, 5_000);
+      return Promise.resolve({
+        description: `Temporal server ${how}, down ${secs(downMs)}, started again`,
+        holdMs: 0,
+        heal: () => env.stack.temporal.restart(how, downMs),
+      });
+    },
+  },
+  {
+    name: 'minio-restart',
+    weight: 2,
+    inject: (env) => {
+      const how = env.rng.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
+      const downMs = env.rng.int(500, 6_000);
+      return Promise.resolve({
+        description: `MinIO ${how}, down ${secs(downMs)}, started again`,
+        holdMs: 0,
+        heal: () => env.stack.minio.restart(how, downMs),
+      });
+    },
+  },
+  {
+    name: 'postgres-restart',
+    weight: 2,
+    inject: async (env) => {
+      if (env.rng.chance(0.5)) {
+        await env.stack.pg.crashRestart();
+        return {
+          description:
+            'PostgreSQL crash-restart (pg_ctl restart -m immediate: every session killed, recovery)',
+          holdMs: 0,
+          heal: healed,
+        };
+      }
+      const downMs = env.rng.int(1_000, 6_000);
+      await env.stack.pg.stop('fast');
+      return {
+        description: `PostgreSQL stopped (-m fast), down ${secs(downMs)}, started again`,
+        holdMs: downMs,
+        heal: () => env.stack.pg.start(),
+      };
+    },
+  },
+  {
+    name: 'pg-terminate-backend',
+    weight: 3,
+    inject: async (env) => {
+      const lockOnly = env.rng.chance(0.4);
+      const n = await env.stack.pg.terminateArchiverSessions(env.stack.database, lockOnly);
+      return {
+        description: `pg_terminate_backend of ${lockOnly ? "the archiver's lock session" : 'every archiver session (lock included)'}: ${n} terminated`,
+        holdMs: 0,
+        heal: healed,
+      };
+    },
+  },
+];
+
+export const FAULT_KINDS: readonly FaultKind[] = [
+  ...networkFaults('postgres'),
+  ...networkFaults('s3'),
+  ...storeFaults,
+  ...workerFaults,
+  ...serverFaults,
+];
+
+/** Picks the next fault (by weight, among those that make sense now) and puts it in place. */
+export async function injectFault(env: FaultEnv): Promise<{ kind: string; fault: InjectedFault }> {
+  const choices = FAULT_KINDS.filter((k) => k.applicable?.(env) ?? true).map((k) => ({
+    weight: k.weight,
+    value: k,
+  }));
+  const kind = env.rng.weighted(choices);
+  return { kind: kind.name, fault: await kind.inject(env) };
+}
+
+/** Waits out a fault's hold time, then heals it. */
+export async function holdAndHeal(fault: InjectedFault): Promise<void> {
+  await sleep(fault.holdMs);
+  await fault.heal();
+}

@@ -1,0 +1,178 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../src/shared/search-attributes';
+import { ManagedProcess } from './processes';
+import { sleep, waitUntil } from './util';
+
+export const PROJECT_DIR = path.resolve(__dirname, '..', '..');
+export const MINIO_USER = 'minioadmin';
+export const MINIO_PASSWORD = 'minioadmin';
+
+/** Where temporal/build-binaries.sh put a pinned binary (temporal/lib.sh binary_path). */
+export function binaryPath(name: 'temporal' | 'minio' | 'toxiproxy'): string {
+  return execFileSync('bash', ['-c', `source temporal/lib.sh && binary_path ${name}`], {
+    cwd: PROJECT_DIR,
+    encoding: 'utf8',
+  }).trim();
+}
+
+/** How a server is taken down: a crash (SIGKILL) or an orderly stop (SIGTERM). */
+export type StopKind = 'SIGKILL' | 'SIGTERM';
+
+/** A MinIO server of the harness's own: its own data folder and ports. */
+export class PrivateMinio {
+  private readonly process: ManagedProcess;
+
+  constructor(
+    dir: string,
+    readonly port: number,
+    consolePort: number,
+  ) {
+    mkdirSync(path.join(dir, 'data'), { recursive: true });
+    this.process = new ManagedProcess(
+      'minio',
+      binaryPath('minio'),
+      [
+        'server',
+        path.join(dir, 'data'),
+        '--address',
+        `127.0.0.1:${port}`,
+        '--console-address',
+        `127.0.0.1:${consolePort}`,
+        '--quiet',
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          MINIO_ROOT_USER: MINIO_USER,
+          MINIO_ROOT_PASSWORD: MINIO_PASSWORD,
+          // Offline: no update checks, no call-home (as temporal/stack.sh starts it).
+          MINIO_UPDATE: 'off',
+          MINIO_CALLHOME_ENABLE: 'off',
+        },
+        logFile: path.join(dir, 'minio.log'),
+      },
+    );
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get logFile(): string {
+    return this.process.logFile;
+  }
+
+  async start(): Promise<void> {
+    this.process.start();
+    await waitUntil('MinIO to answer /minio/health/live', 60_000, async () => {
+      if (!this.process.running) throw new Error(`MinIO exited (see ${this.logFile})`);
+      const res = await fetch(`${this.endpoint}/minio/health/live`);
+      return res.ok ? true : undefined;
+    });
+  }
+
+  async restart(how: StopKind, downMs: number): Promise<void> {
+    await this.process.stop(how, 15_000);
+    await sleep(downMs);
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.process.stop('SIGTERM', 10_000);
+  }
+
+  async createBucket(bucket: string): Promise<void> {
+    const s3 = this.client();
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    } finally {
+      s3.destroy();
+    }
+  }
+
+  /** The harness's own S3 client: straight to MinIO, never through the fault proxies. */
+  client(): S3Client {
+    return new S3Client({
+      region: 'us-east-1',
+      endpoint: this.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: MINIO_USER, secretAccessKey: MINIO_PASSWORD },
+    });
+  }
+}
+
+/**
+ * A Temporal dev server of the harness's own. Its history lives in a SQLite file in the
+ * temporary folder, so a restart (even a SIGKILL) keeps every run, as a real cluster would.
+ */
+export class PrivateTemporal {
+  private readonly process: ManagedProcess;
+
+  constructor(
+    dir: string,
+    readonly port: number,
+  ) {
+    const args = [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--headless',
+      '--db-filename',
+      path.join(dir, 'temporal.db'),
+      // As temporal/stack.sh: workers report heartbeats only when the server accepts them.
+      '--dynamic-config-value',
+      'frontend.WorkerHeartbeatsEnabled=true',
+      '--log-format',
+      'json',
+      '--log-level',
+      'error',
+      '--namespace',
+      'default',
+    ];
+    for (const key of SEARCH_ATTRIBUTE_KEYS) args.push('--search-attribute', `${key.name}=Keyword`);
+    this.process = new ManagedProcess('temporal', binaryPath('temporal'), args, {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      logFile: path.join(dir, 'temporal.log'),
+    });
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get logFile(): string {
+    return this.process.logFile;
+  }
+
+  async start(): Promise<void> {
+    this.process.start();
+    await waitUntil('the Temporal dev server to serve namespace default', 90_000, async () => {
+      if (!this.process.running) throw new Error(`Temporal exited (see ${this.logFile})`);
+      const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return true;
+      } finally {
+        await connection.close();
+      }
+    });
+  }
+
+  async restart(how: StopKind, downMs: number): Promise<void> {
+    await this.process.stop(how, 15_000);
+    await sleep(downMs);
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.process.stop('SIGTERM', 10_000);
+  }
+}

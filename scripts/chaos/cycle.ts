@@ -342,18 +342,19 @@ async function judge(
   say(
     `  compare: source ${result.inSource} rows, restored ${result.inRestored}, bucket ${archive.lines} lines in ${archive.objects.length} objects; lost ${lost.length}, duplicated ${result.duplicated.length}, stale ${result.stale.length}${notRestored.length ? `, ${notRestored.length} not restored because the restore failed (their latest version is in the bucket)` : ''}${result.skippedUncertain ? `, ${result.skippedUncertain} rows not judged (outcome unknown)` : ''}`,
   );
-  const show = (what: string, findings: Finding[]) => {
-    for (const f of findings.slice(0, EXAMPLES))
+  const show = (what: string, findings: Finding[], examples = EXAMPLES) => {
+    for (const f of findings.slice(0, examples))
       say(
         `    ${what} id ${f.id}: ${f.detail}; bucket: ${whereInBucket(archive, f.id, model.rows.get(f.id)?.content)}`,
       );
-    if (findings.length > EXAMPLES)
-      say(`    ... and ${findings.length - EXAMPLES} more ${what} rows`);
+    if (findings.length > examples)
+      say(`    ... and ${findings.length - examples} more ${what} rows`);
   };
   show('lost', lost);
   show('duplicated', result.duplicated);
   show('stale', result.stale);
-  show('not restored', notRestored);
+  // The restore's failure is reported already; two of these say enough.
+  show('not restored', notRestored, 2);
   if (result.modelMismatch.length > 0) {
     show('model mismatch', result.modelMismatch);
     report.failure(

@@ -65,6 +65,17 @@ export function workerConfig(settings: WorkerSettings, httpPort: number): Config
 type WorkerState = 'down' | 'running' | 'frozen';
 
 /**
+ * What a crashed worker printed last, without its JSON log lines: Node writes an uncaught
+ * error and its stack as plain text, and that is what says why it died.
+ */
+function crashLines(logFile: string): string {
+  const plain = tailFile(logFile, 200)
+    .split('\n')
+    .filter((line) => !line.startsWith('{'));
+  return plain.slice(-14).join('\n');
+}
+
+/**
  * One real `audit-archiver worker` process, run from the sources as a user runs it, with a
  * configuration file and an HTTP endpoint of its own. Killed, frozen and started again by
  * the faults; an exit the harness did not cause is reported and the worker is started again,
@@ -129,7 +140,7 @@ export class ChaosWorker {
           if (wasRunning)
             this.onUnexpectedExit(
               this,
-              `exited by itself (code ${info.code}, signal ${info.signal}); last lines of ${this.logFile}:\n${tailFile(this.logFile, 8)}`,
+              `exited by itself (code ${info.code}, signal ${info.signal}); from ${this.logFile}:\n${crashLines(this.logFile)}`,
             );
         },
       },

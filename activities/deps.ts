@@ -1,6 +1,6 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config, Env } from '../src/config';
 import type { PoolRegistry } from '../src/postgres/pool';
+import type { ArchiveStore } from '../src/store/archive-store';
 
 /** What activities are given: built once by the worker entry point, shared by all. */
 export interface ActivityDeps {
@@ -8,5 +8,6 @@ export interface ActivityDeps {
   /** Where secrets named in the config are read from. */
   env: Env;
   pools: PoolRegistry;
-  s3: S3Client;
+  /** The archive in the bucket: the activities' only way to it. */
+  store: ArchiveStore;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   activityInfo,
   cancellationSignal,
@@ -9,99 +10,100 @@ import {
 import { CancelledFailure } from '@temporalio/common';
 import pg from 'pg';
 import { findTable } from '../src/config';
-import { connectionConfig } from '../src/postgres/pool';
 import { qualifiedName, quoteIdent } from '../src/postgres/identifiers';
+import { connectionConfig } from '../src/postgres/pool';
+import {
+  awaitOpenDeletes,
+  endStaleHolder,
+  tableLockHolder,
+  tryTableLock,
+  unlockTable,
+  type DbLockHolderRow,
+} from '../src/postgres/sql/table-lock';
 import type {
   HoldTableLockInput,
   HoldTableLockResult,
   LockHolder,
 } from '../src/shared/archive-types';
-import { TableNotFoundError } from '../src/shared/errors';
+import { StillBusyError, TableNotFoundError } from '../src/shared/errors';
 import { LOCK_GRANTED_SIGNAL } from '../src/shared/run-types';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
 import type { ActivityDeps } from './deps';
 
 /**
- * First key of the archiver's two-key advisory locks ('AARC'); the second is the table's
- * oid, which PostgreSQL computes from the qualified name, so every process, host and
- * cluster agrees on the key without hashing anything itself.
+ * application_name of a run's lock session: whoever finds the table locked sees whose it is
+ * (the workflow id), and the run itself recognises its own session by the random end of its
+ * first run id. Written as PostgreSQL stores it, so that it compares equal: each byte outside
+ * printable ASCII becomes '?', and 63 bytes are kept.
  */
-export const LOCK_CLASS_ID = 0x41415243;
+export function lockSessionName(owner: string, workflowId: string): string {
+  const name = `audit-archiver lock ${owner.replace(/-/g, '').slice(-12)} ${workflowId}`;
+  const bytes = Buffer.from(name, 'utf8').map((b) => (b < 32 || b > 126 ? 0x3f : b));
+  return Buffer.from(bytes.subarray(0, 63)).toString('latin1');
+}
 
 export function lockActivities(deps: ActivityDeps) {
   return {
     /**
-     * Holds the table's session advisory lock on a dedicated connection (never a pooled one)
-     * for as long as the workflow keeps this activity running, heartbeating all along. Tells
-     * the workflow by signal once held; returns at once, naming the holder, if another session
-     * holds it. The lock goes with the session, so a holder that dies releases it by itself.
+     * Holds the table's lock on a dedicated session (never a pooled one) for as long as the
+     * workflow keeps this activity running, heartbeating all along; tells the workflow by
+     * signal once held. Returns at once, naming the holder, if another run's session holds
+     * it. A session of this run's own that an abandoned attempt left behind is ended.
+     *
+     * The lock goes with the session, and the session has a lease: its idle_session_timeout
+     * ends it when the worker stops talking (frozen, paused, its host gone), so the table is
+     * free again within `lock_lease_seconds` whatever happens to the holder.
      */
     async holdTableLock(input: HoldTableLockInput): Promise<HoldTableLockResult> {
       const table = findTable(deps.config, input.table);
       const info = activityInfo();
-      const workflowId = info.workflowExecution?.workflowId ?? 'unknown';
+      const name = qualifiedName(table.schema, table.name);
+      const sessionName = lockSessionName(input.owner, info.workflowExecution?.workflowId ?? '');
       const client = new pg.Client({
         ...connectionConfig(table.database, deps.env),
-        // Shown to whoever finds the table locked: say who holds it.
-        application_name: `audit-archiver lock ${workflowId}`.slice(0, 63),
+        application_name: sessionName,
+        // A dead server or network is noticed by the client too, not only by the server.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
       });
       client.on('error', () => undefined);
       await client.connect();
       try {
-        const name = qualifiedName(table.schema, table.name);
-        const { rows } = await client.query<{
-          acquired: boolean | null;
-          pid: number;
-          backend_start: string;
-        }>(
-          `select pg_try_advisory_lock($1::int, to_regclass($2::text)::oid::int4) as acquired,
-                  pg_backend_pid() as pid,
-                  (select backend_start::text from pg_stat_activity where pid = pg_backend_pid()) as backend_start`,
-          [LOCK_CLASS_ID, name],
-        );
-        const row = rows[0]!;
-        if (row.acquired === null) {
-          throw new TableNotFoundError(`${table.database.name}: ${name}: table does not exist`);
+        await setLease(client, table.database.lock_lease_seconds);
+        const row = await takeLock(client, name, sessionName);
+        if (row === 'busy') {
+          const holder = await tableLockHolder(client, name);
+          return {
+            acquired: false,
+            heldBy: holder
+              ? describeHolder(holder)
+              : 'another session (it released the lock just now; try again)',
+          };
         }
-        if (!row.acquired) return { acquired: false, heldBy: await describeHolder(client, name) };
-
-        const holder: LockHolder = { pid: row.pid, backendStart: row.backend_start };
+        // A delete of an earlier holder may still be open: wait for it to end before this
+        // run does anything (lock_timeout bounds the wait; the workflow tries again later).
+        try {
+          await awaitOpenDeletes(client, name);
+        } catch (err) {
+          throw new StillBusyError(
+            `${name}: a delete transaction of the table's previous lock holder is still open`,
+            {},
+            { cause: err },
+          );
+        }
+        const holder: LockHolder = {
+          pid: row.pid,
+          backendStart: row.backend_start,
+          token: randomUUID(),
+        };
         if (info.workflowExecution) {
           await getClient()
             .workflow.getHandle(info.workflowExecution.workflowId, info.workflowExecution.runId)
             .signal(LOCK_GRANTED_SIGNAL, holder);
         }
         log.info('table lock held', { table: name, pid: holder.pid });
-        // The workflow releases the lock with a NOTIFY on this channel (releaseTableLock): at
-        // once, where a cancellation would only arrive with a throttled heartbeat.
-        let released = false;
-        let wake = () => undefined as void;
-        client.on('notification', (msg) => {
-          if (msg.channel === releaseChannel(holder)) {
-            released = true;
-            wake();
-          }
-        });
-        await client.query(`listen ${quoteIdent(releaseChannel(holder))}`);
-        const signal = cancellationSignal();
-        while (!signal.aborted && !released) {
-          // A query proves the session (and so the lock) is still there before each heartbeat.
-          await client.query('select 1');
-          heartbeat({ pid: holder.pid });
-          try {
-            await Promise.race([
-              sleep(input.heartbeatMs),
-              new Promise<void>((resolve) => (wake = resolve)),
-            ]);
-          } catch (err) {
-            if (err instanceof CancelledFailure) break;
-            throw err;
-          }
-        }
-        await client.query('select pg_advisory_unlock($1::int, to_regclass($2::text)::oid::int4)', [
-          LOCK_CLASS_ID,
-          name,
-        ]);
+        await holdUntilReleased(client, holder, input.heartbeatMs);
+        await unlockTable(client, name);
         return { acquired: true, released: true };
       } finally {
         await client.end().catch(() => undefined);
@@ -114,28 +116,89 @@ export function lockActivities(deps: ActivityDeps) {
         .get(input.table.database)
         .query('select pg_notify($1::text, $2::text)', [
           releaseChannel(input.holder),
-          input.holder.backendStart,
+          input.holder.token,
         ]);
     },
   };
 }
 
+/** The session ends itself (releasing the lock) after this long without a word from us. */
+async function setLease(client: pg.Client, seconds: number): Promise<void> {
+  const { rows } = await client.query<{ version: number }>(
+    "select current_setting('server_version_num')::int as version",
+  );
+  // idle_session_timeout exists from PostgreSQL 14; before, only TCP keepalives notice a
+  // vanished host, and a frozen one keeps the lock until it is killed (docs/operations).
+  if ((rows[0]?.version ?? 0) >= 140_000)
+    await client.query(`set idle_session_timeout = ${Math.round(seconds * 1000)}`);
+}
+
+/**
+ * Takes the table lock, or says `busy`. A holder that is a session of this same run (an
+ * abandoned attempt's) is ended first: the workflow asks for the lock only when it does not
+ * hold it, so any session by this run's name is one it has given up on.
+ */
+async function takeLock(
+  client: pg.Client,
+  name: string,
+  sessionName: string,
+): Promise<{ pid: number; backend_start: string } | 'busy'> {
+  for (let attempt = 0; ; attempt++) {
+    const row = await tryTableLock(client, name);
+    if (row.acquired === null) throw new TableNotFoundError(`${name}: table does not exist`);
+    if (row.acquired) return row;
+    const holder = await tableLockHolder(client, name);
+    if (!holder || holder.application_name !== sessionName || attempt >= 20) {
+      return 'busy';
+    }
+    if (attempt === 0) {
+      log.warn('ending this run’s own earlier lock session', { table: name, pid: holder.pid });
+      await endStaleHolder(client, name, {
+        pid: holder.pid,
+        backendStart: holder.backend_start,
+      });
+    }
+    await sleep(250);
+  }
+}
+
+/**
+ * Keeps the session (and so the lock) until the workflow releases it (a NOTIFY carrying the
+ * holder's token: a NOTIFY by anyone else is ignored) or cancels this activity. A query
+ * before each heartbeat proves the session is still there.
+ */
+async function holdUntilReleased(
+  client: pg.Client,
+  holder: LockHolder,
+  heartbeatMs: number,
+): Promise<void> {
+  let released = false;
+  let wake = () => undefined as void;
+  client.on('notification', (msg) => {
+    if (msg.channel === releaseChannel(holder) && msg.payload === holder.token) {
+      released = true;
+      wake();
+    }
+  });
+  await client.query(`listen ${quoteIdent(releaseChannel(holder))}`);
+  const signal = cancellationSignal();
+  while (!signal.aborted && !released) {
+    await client.query('select 1');
+    heartbeat({ pid: holder.pid });
+    try {
+      await Promise.race([sleep(heartbeatMs), new Promise<void>((resolve) => (wake = resolve))]);
+    } catch (err) {
+      if (err instanceof CancelledFailure) break;
+      throw err;
+    }
+  }
+}
+
 /** The channel on which a lock holder session waits to be told to release the lock. */
-function releaseChannel(holder: LockHolder): string {
+function releaseChannel(holder: Pick<LockHolder, 'pid'>): string {
   return `audit_archiver_release_${holder.pid}`;
 }
 
-async function describeHolder(client: pg.Client, name: string): Promise<string> {
-  const { rows } = await client.query<{ holder: string }>(
-    `select coalesce(nullif(a.application_name, ''), 'a session') || ' (pid ' || a.pid || ', ' ||
-            coalesce(a.usename::text, '?') || '@' || coalesce(host(a.client_addr), 'local') ||
-            ', since ' || a.backend_start::text || ')' as holder
-       from pg_catalog.pg_locks l
-       join pg_catalog.pg_stat_activity a on a.pid = l.pid
-      where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-        and l.classid = $1::int::oid and l.objid = to_regclass($2::text)::oid
-      limit 1`,
-    [LOCK_CLASS_ID, name],
-  );
-  return rows[0]?.holder ?? 'another session (it released the lock just now; try again)';
+function describeHolder(h: DbLockHolderRow): string {
+  return `${h.application_name || 'a session'} (pid ${h.pid}, ${h.usename ?? '?'}@${h.client_addr ?? 'local'}, since ${h.backend_start})`;
 }

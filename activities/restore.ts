@@ -1,117 +1,68 @@
-import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
-import { from as copyFrom } from 'pg-copy-streams';
-import { listArchive, listKeys } from '../src/archive/catalog';
-import {
-  dayOfKey,
-  holdsPrefix,
-  manifestKey,
-  restoreReceiptKey,
-  restoreReceiptsPrefix,
-  type TableLocation,
-} from '../src/archive/layout';
-import type { ObjectManifest } from '../src/archive/manifests';
-import { lineFingerprint, readBackVerified } from '../src/archive/read-back';
-import type { SchemaSnapshot } from '../src/archive/schema-snapshot';
-import { TableSql } from '../src/archive/table-sql';
-import { findTable } from '../src/config';
+import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
+import { rangesOfDays } from '../src/archive/days';
+import { findTable, type ResolvedTable } from '../src/config';
 import { inspectTable } from '../src/postgres/inspect';
-import { putObjectJson } from '../src/s3/objects';
 import { describeColumnPlan, planColumns } from '../src/restore/column-plan';
-import { copyLine, RestoreSql } from '../src/restore/restore-sql';
+import { restoreObject, type RestoreTargetShape } from '../src/restore/restore-object';
+import { plannedObjects } from '../src/restore/select';
+import { RestoreRefusedError, TableNotFoundError, TableShapeError } from '../src/shared/errors';
 import {
-  RestoreRefusedError,
-  TableNotFoundError,
-  TableShapeError,
-  VerificationError,
-} from '../src/shared/errors';
-import type {
-  ColumnPlan,
-  PlannedObject,
-  PlanRestoreInput,
-  RestoreObjectInput,
-  RestoreObjectResult,
-  RestorePlan,
-  RestoreTarget,
+  RESTORE_PAGE_SIZE,
+  type HoldDaysInput,
+  type PlannedObject,
+  type PlanRestoreInput,
+  type ReleaseHoldsResult,
+  type RestoreObjectInput,
+  type RestoreObjectResult,
+  type RestorePage,
+  type RestorePageInput,
+  type RestorePlan,
+  type RestoreTarget,
 } from '../src/shared/restore-types';
-import type { ResolvedTableRef } from '../src/shared/table-ref';
+import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
+import { HOLD_FORMAT, HOLD_RELEASE_FORMAT, RESTORE_RECEIPT_FORMAT } from '../src/store/documents';
+import { withClient } from './context';
 import type { ActivityDeps } from './deps';
-import { readJson } from './s3-json';
-import { withClient } from './table-context';
-
-/** Maps `items` through `fn`, at most `limit` at a time, keeping their order. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** A restore receipt: the restore watermark of one object in one target. */
-interface RestoreReceipt extends RestoreObjectResult {
-  target: RestoreTarget;
-  conflict: string;
-  restoredAt: string;
-  workflowId: string;
-}
-
-/** Days of a table the archive leaves alone, e.g. rows a restore brought back. */
-export interface Hold {
-  reason: string;
-  firstDay: string;
-  lastDay: string;
-  createdAt: string;
-  workflowId: string;
-}
+import { heartbeating, workflowIdOfActivity } from './heartbeat';
 
 export function restoreActivities(deps: ActivityDeps) {
-  const { config, s3 } = deps;
-  const bucket = config.s3.bucket;
-  const location = (ref: ResolvedTableRef | RestoreTarget): TableLocation => ({
-    prefix: config.s3.prefix,
-    ...ref,
-  });
+  const { config } = deps;
 
-  /** The target table's columns and key as they are now; the target must be configured's database. */
-  async function targetShape(target: RestoreTarget, keyColumn: string) {
+  /** The target table's columns and key as they are now; it must be in a configured database. */
+  async function targetShape(
+    target: RestoreTarget,
+    keyColumn: string,
+  ): Promise<RestoreTargetShape> {
     const db = config.databases.find((d) => d.name === target.database);
     if (!db) throw new TableNotFoundError(`database "${target.database}" is not in the config`);
     return withClient(deps, target.database, async (client) => {
-      const resolved = { ...findTableOrAdHoc(target), database: db };
+      const resolved = { ...tableOrAdHoc(target), database: db };
       const inspection = await inspectTable(client, { ...resolved, primaryKey: keyColumn });
       if (!inspection.found) {
         throw new TableNotFoundError(
           `${target.database}: ${target.schema}.${target.table}: target table does not exist`,
         );
       }
-      const key = inspection.columns.find((c) => c.name === keyColumn);
-      if (!key) {
+      if (!inspection.columns.some((c) => c.name === keyColumn)) {
         throw new TableShapeError(
           `${target.database}: ${target.schema}.${target.table}: has no column "${keyColumn}" (the archive's key)`,
         );
       }
       return {
+        schema: target.schema,
+        table: target.table,
         columns: inspection.columns,
-        keyType: key.type,
         keyIsUnique: inspection.keyColumn.ok,
       };
     });
   }
 
   /** The configured table, or (for a side-by-side restore) a table the config does not list. */
-  function findTableOrAdHoc(target: RestoreTarget) {
+  function tableOrAdHoc(target: RestoreTarget): Omit<ResolvedTable, 'database'> {
     try {
       return findTable(config, target);
     } catch {
-      const db = config.databases.find((d) => d.name === target.database)!;
       return {
-        database: db,
         schema: target.schema,
         name: target.table,
         timestampColumn: '',
@@ -123,243 +74,221 @@ export function restoreActivities(deps: ActivityDeps) {
     }
   }
 
-  async function readSnapshot(key: string): Promise<SchemaSnapshot> {
-    const snapshot = await readJson<SchemaSnapshot>(s3, bucket, key);
-    if (!snapshot)
-      throw new VerificationError(`s3://${bucket}/${key}: schema snapshot is missing`, { key });
-    return snapshot;
-  }
-
   return {
     /**
-     * Lists what a restore would write and how: the objects (skipping those the restore
-     * watermark says are in this target already), and for each archived schema how its
-     * columns map onto the target. Refuses when archived columns would be lost. Reads only.
+     * Says what a restore would write and how: how many objects and rows, which days, the
+     * objects it skips (already restored there by the restore watermark; never deleted), how
+     * each archived schema maps onto the target, and one page of the objects for listings.
+     * Refuses when archived columns would be lost. Reads only.
      */
-    async planRestore(input: PlanRestoreInput): Promise<RestorePlan> {
-      const at = location(input.source);
-      const listed = await listArchive(s3, bucket, at, {
-        startDate: input.startDate,
-        endDate: input.endDate,
-      });
-      const wanted = input.objects ? new Set(input.objects) : undefined;
-      if (wanted) {
-        const known = new Set(listed.map((o) => o.object));
-        const unknown = [...wanted].filter((k) => !known.has(k));
+    planRestore(input: PlanRestoreInput): Promise<RestorePlan> {
+      return heartbeating(async (details) => {
+        const archive = deps.store.table(input.source);
+        // A later page of a listing reads only that page, not the whole range again.
+        const listing = input.listAfter !== undefined;
+        let objects = 0;
+        let toRestore = 0;
+        let rows = 0;
+        let notDeleted = 0;
+        let alreadyRestored = 0;
+        const days = new Set<string>();
+        const schemaKeys = new Set<string>();
+        const page: PlannedObject[] = [];
+        let more = false;
+        const seen = new Set<string>();
+        for await (const o of plannedObjects(archive, input, input.listAfter)) {
+          if (page.length === RESTORE_PAGE_SIZE) {
+            more = true;
+            if (listing) break;
+          } else {
+            page.push(plannedOf(o));
+          }
+          seen.add(o.object);
+          objects++;
+          if (o.restored && !input.ignoreWatermark) alreadyRestored++;
+          else if (!o.selected) notDeleted++;
+          if (o.selected) {
+            toRestore++;
+            rows += input.lines === 'all' ? o.rows : (o.deleted ?? 0);
+            days.add(o.day);
+            schemaKeys.add(o.manifest.schemaKey);
+          }
+          if (objects % 100 === 0) details({ planned: objects });
+        }
+        if (listing) {
+          return {
+            source: input.source,
+            target: input.target,
+            lines: input.lines,
+            objects,
+            toRestore,
+            rows,
+            days: rangesOfDays(days),
+            columnPlans: [],
+            decision: [],
+            page,
+            more,
+          };
+        }
+        const unknown = (input.objects ?? []).filter((k) => !seen.has(k));
         if (unknown.length > 0) {
           throw new RestoreRefusedError(
             `not an archived object of ${input.source.database} ${input.source.schema}.${input.source.table}: ${unknown.join(', ')}`,
           );
         }
-      }
-      const restored = await listKeys(
-        s3,
-        bucket,
-        restoreReceiptsPrefix(at, location(input.target)),
-      );
-      const selected = listed.filter((l) => !wanted || wanted.has(l.object));
-      const manifests = await mapLimit(selected, 16, async (o) => {
-        const manifest = await readJson<ObjectManifest>(s3, bucket, manifestKey(o.object));
-        if (!manifest) {
-          throw new VerificationError(
-            `s3://${bucket}/${manifestKey(o.object)}: manifest is missing; the object cannot be restored`,
-            {
-              object: o.object,
-            },
+        const snapshots = await Promise.all(
+          [...schemaKeys].map((k) => archive.requireSchemaSnapshot(k)),
+        );
+        const keyColumn = snapshots[0]?.archiveKey ?? findTable(config, input.source).primaryKey;
+        const target = await targetShape(input.target, keyColumn);
+        const columnPlans = snapshots.map((s) => planColumns(s, target.columns));
+        const into = `${input.target.database} ${input.target.schema}.${input.target.table}`;
+        const skippedNote = [
+          alreadyRestored > 0 &&
+            `${alreadyRestored} already restored there (--ignore-watermark restores them again)`,
+          notDeleted > 0 &&
+            input.lines === 'deleted' &&
+            `${notDeleted} whose rows were never deleted or are all still in the table (--all-lines restores every archived line)`,
+        ].filter(Boolean);
+        const decision = [
+          `restore into ${into}: ${toRestore} of ${objects} objects, ${rows} rows${input.lines === 'all' ? ' (every archived line)' : ' (the rows the archive deleted)'}${skippedNote.length > 0 ? `; skipped: ${skippedNote.join('; ')}` : ''}`,
+          ...columnPlans.flatMap((p) => describeColumnPlan(p, input.dropMissingColumns)),
+        ];
+        const refused = columnPlans.filter((p) => p.missing.length > 0);
+        if (refused.length > 0 && !input.dropMissingColumns) {
+          throw new RestoreRefusedError(
+            `${into} lacks archived columns ${[...new Set(refused.flatMap((p) => p.missing))].join(', ')}; nothing was written (add the columns, or restore with --drop-missing-columns to leave them out)`,
           );
         }
-        return manifest;
+        return {
+          source: input.source,
+          target: input.target,
+          lines: input.lines,
+          objects,
+          toRestore,
+          rows,
+          days: rangesOfDays(days),
+          columnPlans,
+          decision,
+          page,
+          more,
+        };
       });
-      heartbeat({ planned: manifests.length });
-      const objects: PlannedObject[] = selected.map((o, i) => ({
-        object: o.object,
-        day: o.day,
-        rows: manifests[i]!.rowCount,
-        bytes: manifests[i]!.bytes,
-        schemaHash: manifests[i]!.schemaHash,
-        restored: restored.has(restoreReceiptKey(at, location(input.target), o.object)),
-      }));
-      const snapshots = new Map<string, SchemaSnapshot>();
-      for (const manifest of manifests) {
-        if (!snapshots.has(manifest.schemaHash))
-          snapshots.set(manifest.schemaHash, await readSnapshot(manifest.schemaKey));
-      }
-      const keyColumn =
-        [...snapshots.values()][0]?.archiveKey ?? findTable(config, input.source).primaryKey;
-      const target = await targetShape(input.target, keyColumn);
-      const columnPlans: ColumnPlan[] = [...snapshots.values()].map((s) =>
-        planColumns(s, target.columns),
-      );
-      const toRestore = objects
-        .filter((o) => input.ignoreWatermark || !o.restored)
-        .map((o) => o.object);
-      const decision = [
-        `restore into ${input.target.database} ${input.target.schema}.${input.target.table}: ${toRestore.length} of ${objects.length} objects, ${objects
-          .filter((o) => toRestore.includes(o.object))
-          .reduce(
-            (n, o) => n + o.rows,
-            0,
-          )} rows${objects.length > toRestore.length ? ` (${objects.length - toRestore.length} already restored there; --ignore-watermark restores them again)` : ''}`,
-        ...columnPlans.flatMap((p) => describeColumnPlan(p, input.dropMissingColumns)),
-      ];
-      const refused = columnPlans.filter((p) => p.missing.length > 0);
-      if (refused.length > 0 && !input.dropMissingColumns) {
-        throw new RestoreRefusedError(
-          `${input.target.database} ${input.target.schema}.${input.target.table} lacks archived columns ${[...new Set(refused.flatMap((p) => p.missing))].join(', ')}; nothing was written (add the columns, or restore with --drop-missing-columns to leave them out)`,
+    },
+
+    /** The next objects a restore writes, after `after`: one page, so payloads stay small. */
+    restorePage(input: RestorePageInput): Promise<RestorePage> {
+      return heartbeating(async () => {
+        const objects: string[] = [];
+        const archive = deps.store.table(input.source);
+        for await (const o of plannedObjects(archive, input, input.after)) {
+          if (!o.selected) continue;
+          if (objects.length === RESTORE_PAGE_SIZE) return { objects, more: true };
+          objects.push(o.object);
+        }
+        return { objects, more: false };
+      });
+    },
+
+    /**
+     * Restores one archived object into the target in one transaction (src/restore/
+     * restore-object.ts) and records it in the restore watermark. Idempotent.
+     */
+    restoreObject(input: RestoreObjectInput): Promise<RestoreObjectResult> {
+      return heartbeating(async (details) => {
+        const archive = deps.store.table(input.source);
+        const manifest = await archive.requireManifest(input.object);
+        const target = await targetShape(input.target, manifest.primaryKey.column);
+        const result = await withClient(deps, input.target.database, (client) =>
+          restoreObject(
+            {
+              client,
+              archive,
+              signal: cancellationSignal(),
+              onRows: (rows) => details({ object: input.object, rows }),
+            },
+            { ...input, target },
+          ),
         );
+        await archive.saveRestoreReceipt({
+          format: RESTORE_RECEIPT_FORMAT,
+          ...result,
+          target: input.target,
+          conflict: input.conflict,
+          lines: input.lines,
+          workflowId: workflowIdOfActivity(),
+          restoredAt: new Date().toISOString(),
+        });
+        log.info('object restored', { ...result });
+        return result;
+      });
+    },
+
+    /**
+     * Holds days of a table: the archive leaves rows of held days where they are, so rows a
+     * restore brings back are not archived a second time as new copies. Each restore writes a
+     * hold of its own (holds accumulate; none replaces another); they are released with the
+     * ReleaseHolds workflow (`audit-archiver restore --release-holds`). Idempotent per run.
+     */
+    async holdDays(input: HoldDaysInput): Promise<string> {
+      const hold = await deps.store.table(input.table).saveHold({
+        format: HOLD_FORMAT,
+        id: input.id,
+        reason: input.reason,
+        days: input.days,
+        workflowId: workflowIdOfActivity(),
+        runId: activityInfo().workflowExecution?.runId ?? input.id,
+        createdAt: new Date().toISOString(),
+      });
+      return hold.id;
+    },
+
+    /**
+     * Releases holds of a table (all, or the ones named), recording who released each and
+     * why beside it; with dryRun, lists the holds in force. Idempotent.
+     */
+    async releaseHolds(input: {
+      table: ResolvedTableRef;
+      holds?: string[];
+      reason: string;
+      dryRun: boolean;
+    }): Promise<ReleaseHoldsResult> {
+      const table = resolveTableRef(input.table);
+      findTable(config, table);
+      const archive = deps.store.table(table);
+      const inForce = await archive.holds();
+      const chosen = input.holds ? inForce.filter((h) => input.holds!.includes(h.id)) : inForce;
+      const unknown = (input.holds ?? []).filter((id) => !inForce.some((h) => h.id === id));
+      if (unknown.length > 0)
+        throw new RestoreRefusedError(`no hold in force with id ${unknown.join(', ')}`);
+      if (!input.dryRun) {
+        for (const hold of chosen) {
+          await archive.saveHoldRelease({
+            format: HOLD_RELEASE_FORMAT,
+            id: hold.id,
+            reason: input.reason,
+            workflowId: workflowIdOfActivity(),
+            releasedAt: new Date().toISOString(),
+          });
+          log.info('hold released', { id: hold.id, table: archive.prefix });
+        }
       }
       return {
-        source: input.source,
-        target: input.target,
-        objects,
-        toRestore,
-        columnPlans,
-        decision,
+        holds: chosen.map(({ id, reason, days, workflowId, createdAt }) => ({
+          id,
+          reason,
+          days,
+          workflowId,
+          createdAt,
+        })),
+        released: !input.dryRun,
       };
-    },
-
-    /**
-     * Restores one archived object into the target in one transaction: its lines are read
-     * back from the store and checked against the manifest as they stream into COPY, then
-     * written by the conflict strategy; a failed check or a refused conflict rolls the whole
-     * object back. Idempotent: rows already present exactly as archived count as identical.
-     */
-    async restoreObject(input: RestoreObjectInput): Promise<RestoreObjectResult> {
-      const manifest = await readJson<ObjectManifest>(s3, bucket, manifestKey(input.object));
-      if (!manifest)
-        throw new VerificationError(
-          `s3://${bucket}/${manifestKey(input.object)}: manifest is missing`,
-          { object: input.object },
-        );
-      const snapshot = await readSnapshot(manifest.schemaKey);
-      const target = await targetShape(input.target, manifest.primaryKey.column);
-      const plan = planColumns(snapshot, target.columns);
-      if (plan.missing.length > 0 && !input.dropMissingColumns) {
-        throw new RestoreRefusedError(`target lacks archived columns ${plan.missing.join(', ')}`);
-      }
-      if (input.conflict === 'overwrite' && !target.keyIsUnique) {
-        throw new RestoreRefusedError(
-          `overwrite needs a unique index on "${manifest.primaryKey.column}" in the target`,
-        );
-      }
-      const targetSql = new TableSql({
-        schema: input.target.schema,
-        name: input.target.table,
-        timestampColumn: manifest.timestamp.column,
-        primaryKey: manifest.primaryKey.column,
-        columns: target.columns,
-      });
-      const sql = new RestoreSql({
-        schema: input.target.schema,
-        table: input.target.table,
-        keyColumn: manifest.primaryKey.column,
-        plan,
-        rowJson: (alias) => targetSql.rowJson(alias),
-        sameSchema:
-          plan.missing.length === 0 &&
-          plan.defaulted.length === 0 &&
-          plan.generated.length === 0 &&
-          !plan.columns.some((c) => c.cast) &&
-          plan.columns.length === snapshot.columns.length,
-      });
-      const result = await withClient(deps, input.target.database, async (client) => {
-        await client.query('begin');
-        try {
-          await client.query(sql.createStaging());
-          let rows = 0;
-          const columns = sql.columns;
-          await readBackVerified(s3, bucket, manifest, {
-            signal: cancellationSignal(),
-            sink: client.query(copyFrom(sql.copyIn())),
-            toSink: (line, row) => copyLine(row, columns, lineFingerprint(line)),
-            onRow: () => {
-              if (++rows % 10_000 === 0) heartbeat({ rows });
-            },
-          });
-          const { rows: found } = await client.query<{
-            identical: number;
-            conflicting: number;
-            staged: number;
-          }>(sql.existing());
-          const { identical, conflicting, staged } = found[0]!;
-          if (staged !== manifest.rowCount) {
-            throw new VerificationError(
-              `${input.object}: staged ${staged} rows, the manifest says ${manifest.rowCount}`,
-            );
-          }
-          if (input.conflict === 'fail' && conflicting > 0) {
-            throw new RestoreRefusedError(
-              `${input.object}: ${conflicting} archived rows have keys that exist in ${input.target.schema}.${input.target.table} with other content; nothing of this object was written (conflict strategy fail)`,
-            );
-          }
-          const { rows: written } = await client.query<{ inserted: boolean }>(
-            sql.write(input.conflict),
-          );
-          const inserted = written.filter((w) => w.inserted).length;
-          const overwritten = written.length - inserted;
-          const skipped = input.conflict === 'skip' ? conflicting : 0;
-          if (inserted + overwritten + skipped + identical !== manifest.rowCount) {
-            throw new VerificationError(
-              `${input.object}: wrote ${inserted + overwritten}, skipped ${skipped}, found ${identical} identical of ${manifest.rowCount} rows; rolled back`,
-            );
-          }
-          await client.query('commit');
-          return {
-            object: input.object,
-            rows: manifest.rowCount,
-            inserted,
-            overwritten,
-            skipped,
-            identical,
-          };
-        } catch (err) {
-          await client.query('rollback').catch(() => undefined);
-          throw err;
-        }
-      });
-      const receipt: RestoreReceipt = {
-        ...result,
-        target: input.target,
-        conflict: input.conflict,
-        restoredAt: new Date().toISOString(),
-        workflowId: activityInfo().workflowExecution?.workflowId ?? 'unknown',
-      };
-      await putObjectJson(
-        s3,
-        bucket,
-        restoreReceiptKey(location(input.source), location(input.target), input.object),
-        receipt,
-      );
-      log.info('object restored', { ...result });
-      return result;
-    },
-
-    /**
-     * Holds the restored days of a table: the archive leaves rows of held days where they are,
-     * so restored rows are not archived a second time as new copies. Released with
-     * `audit-archiver restore --release-holds`.
-     */
-    async holdDays(input: {
-      table: ResolvedTableRef;
-      objects: string[];
-      reason: string;
-    }): Promise<string | null> {
-      const days = input.objects
-        .map((o) => dayOfKey(o))
-        .filter((d): d is string => d !== undefined)
-        .sort();
-      if (days.length === 0) return null;
-      const workflowId = activityInfo().workflowExecution?.workflowId ?? 'unknown';
-      const key = `${holdsPrefix(location(input.table))}${workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}.json`;
-      const hold: Hold = {
-        reason: input.reason,
-        firstDay: days[0]!,
-        lastDay: days.at(-1)!,
-        createdAt: new Date().toISOString(),
-        workflowId,
-      };
-      await putObjectJson(s3, bucket, key, hold);
-      return key;
     },
   };
+}
+
+/** What a listing shows of a selected object (its manifest stays in the activity). */
+function plannedOf(o: PlannedObject & { manifest: unknown }): PlannedObject {
+  const { object, day, rows, deleted, bytes, restored, selected } = o;
+  return { object, day, rows, deleted, bytes, restored, selected };
 }

@@ -12,7 +12,7 @@ import type {
   ThrottleSignals,
 } from '../src/shared/throttle';
 import type { ActivityDeps } from './deps';
-import { withClient } from './table-context';
+import { withClient } from './context';
 
 /**
  * Test-only hook: when this variable names a JSON file, its keys (a partial ThrottleSignals)

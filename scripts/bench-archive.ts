@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createS3Client } from '../src/s3/client';
+import { createS3Client } from '../src/store/client';
 import type { ArchiveTable } from '../workflows';
 import { testConfig } from '../test/helpers/config';
 import { BUCKET, PG } from '../test/helpers/stack';

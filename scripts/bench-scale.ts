@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createS3Client } from '../src/s3/client';
+import { createS3Client } from '../src/store/client';
 import type { ArchiveAll } from '../workflows';
 import { testConfig } from '../test/helpers/config';
 import { BUCKET } from '../test/helpers/stack';

@@ -9,7 +9,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { quoteIdent } from '../src/postgres/identifiers';
-import { createS3Client } from '../src/s3/client';
+import { createS3Client } from '../src/store/client';
 import { webUiUrl } from '../src/temporal/connection';
 
 const PROJECT = `${__dirname}/..`;

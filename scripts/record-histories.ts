@@ -1,15 +1,24 @@
 /**
  * Records the workflow histories that test/replay/ replays (`npm run histories:record`, with
- * the stack up). Run it when a workflow changes on purpose, after guarding the change with
- * patched() so that the histories recorded before it still replay; commit the new files next
- * to the old ones, never in place of them.
+ * the stack up): one run of every workflow type the worker hosts, and the shapes of
+ * ArchiveTable that take other paths (a dry run). Run it when a workflow changes on purpose.
+ * Once a release has runs in flight, guard such a change with patched() and add the new
+ * histories next to the old ones; before that, replace them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import type { ArchiveAll, SnapshotSchema } from '../workflows';
+import type {
+  ArchiveAll,
+  ArchiveTable,
+  ReleaseHolds,
+  Restore,
+  SnapshotSchema,
+  Validate,
+} from '../workflows';
+import { archiveTableWorkflowId } from '../src/shared/archive-types';
 import { testConfig } from '../test/helpers/config';
 import { createAuditTable, TestDatabase } from '../test/helpers/database';
 import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../test/helpers/stack';
@@ -27,6 +36,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: TEMPORAL_NAMESPACE });
   try {
     await createAuditTable(db, { rows: 120 });
+    await db.query('create table audit_log_side (like audit_log including all)');
     const config = testConfig({
       database: db.name,
       prefix: `histories-${Date.now()}/`,
@@ -42,7 +52,7 @@ async function main(): Promise<void> {
       },
     });
     const worker = await startTestWorker(config);
-    // Date and time: a second recording on the same day adds files instead of replacing them.
+    const taskQueue = config.temporal.task_queue;
     const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
     const save = async (name: string, workflowId: string) => {
       const history = await client.workflow.getHandle(workflowId).fetchHistory();
@@ -51,20 +61,52 @@ async function main(): Promise<void> {
     };
     try {
       const ref = { database: db.name, schema: 'public', table: 'audit_log' };
+      const id = (name: string) => `history-${name}-${stamp}-${db.name}`;
       await client.workflow.execute<typeof SnapshotSchema>('SnapshotSchema', {
-        taskQueue: config.temporal.task_queue,
-        workflowId: `history-snapshot-${stamp}-${db.name}`,
+        taskQueue,
+        workflowId: id('snapshot'),
         args: [ref],
       });
-      await save('snapshot-schema', `history-snapshot-${stamp}-${db.name}`);
-      const runId = `history-archive-all-${stamp}-${db.name}`;
+      await save('snapshot-schema', id('snapshot'));
+      await client.workflow.execute<typeof ArchiveTable>('ArchiveTable', {
+        taskQueue,
+        workflowId: id('dry-run'),
+        args: [{ ...ref, dryRun: true }],
+      });
+      await save('archive-table-dry-run', id('dry-run'));
       await client.workflow.execute<typeof ArchiveAll>('ArchiveAll', {
-        taskQueue: config.temporal.task_queue,
-        workflowId: runId,
+        taskQueue,
+        workflowId: id('archive-all'),
         args: [{}],
       });
-      await save('archive-all', runId);
-      await save('archive-table', `archive/${db.name}/public.audit_log`);
+      await save('archive-all', id('archive-all'));
+      await save('archive-table', archiveTableWorkflowId(ref));
+      await client.workflow.execute<typeof Validate>('Validate', {
+        taskQueue,
+        workflowId: id('validate'),
+        args: [{}],
+      });
+      await save('validate', id('validate'));
+      await client.workflow.execute<typeof Restore>('Restore', {
+        taskQueue,
+        workflowId: id('restore-side'),
+        args: [{ ...ref, targetTable: 'audit_log_side' }],
+      });
+      await save('restore-side-table', id('restore-side'));
+      await client.workflow.execute<typeof Restore>('Restore', {
+        taskQueue,
+        workflowId: id('restore'),
+        args: [
+          { ...ref, endDate: new Date(Date.now() - 25 * 86_400_000).toISOString().slice(0, 10) },
+        ],
+      });
+      await save('restore-into-source', id('restore'));
+      await client.workflow.execute<typeof ReleaseHolds>('ReleaseHolds', {
+        taskQueue,
+        workflowId: id('release-holds'),
+        args: [ref],
+      });
+      await save('release-holds', id('release-holds'));
     } finally {
       await worker.stop();
     }

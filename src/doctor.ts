@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import {
@@ -10,8 +9,8 @@ import {
 } from './config';
 import { connectionConfig } from './postgres/pool';
 import { inspectTable } from './postgres/inspect';
-import { createS3Client } from './s3/client';
-import { deleteObject, getText, headBucket, putIfAbsent } from './s3/objects';
+import { openArchiveStore } from './store/client';
+import { probeStore } from './store/probe';
 import { temporalConnectOptions } from './temporal/connection';
 import {
   createSearchAttributeCommand,
@@ -113,24 +112,20 @@ function checkText(check: { ok: true; detail: string } | { ok: false; problem: s
 async function checkBucket(config: Config, timeoutMs: number, report: Report): Promise<void> {
   const { bucket, prefix, endpoint } = config.s3;
   const subject = `bucket s3://${bucket}/${prefix} (${endpoint ?? `AWS ${config.s3.region}`})`;
-  const s3 = createS3Client(config.s3, { maxAttempts: 2, connectTimeoutMs: timeoutMs });
-  const key = `${prefix}_doctor/probe-${randomUUID()}`;
-  const body = `audit-archiver doctor probe ${new Date().toISOString()}\n`;
-  let step = 'reach the bucket';
+  const opened = openArchiveStore(config.s3, { maxAttempts: 2, connectTimeoutMs: timeoutMs });
   try {
-    await headBucket(s3, bucket);
-    step = 'write a probe object';
-    await putIfAbsent(s3, { bucket, key, body, contentType: 'text/plain' });
-    step = 'read the probe object back';
-    const read = await getText(s3, bucket, key);
-    if (read !== body) throw new Error('the probe object read back differs from what was written');
-    step = 'remove the probe object';
-    await deleteObject(s3, bucket, key);
-    report(true, subject, 'reachable; wrote, read back and removed a probe object');
+    await probeStore(opened.store.bucket, prefix);
+    report(
+      true,
+      subject,
+      'reachable; wrote and read back a probe object, and the store refused to overwrite it (single and multipart)',
+    );
   } catch (err) {
-    report(false, subject, `cannot ${step}: ${describeS3Error(err)}`);
+    const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+    const step = err instanceof Error ? err.message.split(': ')[0] : 'reach the bucket';
+    report(false, subject, `${step}: ${describeS3Error(cause)}`);
   } finally {
-    s3.destroy();
+    opened.destroy();
   }
 }
 

@@ -11,7 +11,7 @@ import type { Config, Env } from './config';
 import type { Logger, LogLevel } from './logging';
 import { createMetricsRegistry, splitHostPort, startHttpEndpoint } from './metrics';
 import { PoolRegistry } from './postgres/pool';
-import { createS3Client } from './s3/client';
+import { openArchiveStore } from './store/client';
 import { temporalConnectOptions } from './temporal/connection';
 import {
   createSearchAttributeCommand,
@@ -88,11 +88,11 @@ export async function runWorker({
   logger,
   logLevel,
 }: RunWorkerOptions): Promise<void> {
-  installRuntime(config, logger, logLevel);
   const { namespace, task_queue: taskQueue } = config.temporal;
 
-  // The HTTP endpoint comes first: a taken port is reported plainly, before any connection
-  // or worker exists that would have to be unwound.
+  // The HTTP endpoint comes first, before the SDK's runtime exists: a taken port is reported
+  // plainly and the process exits, instead of an installed runtime keeping it alive (and
+  // swallowing SIGTERM) with no worker to stop.
   let worker: Worker | undefined;
   const http = await startHttpEndpoint({
     ...splitHostPort(config.worker.http_address),
@@ -106,6 +106,12 @@ export async function runWorker({
       `worker.http_address ${config.worker.http_address}: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use (another worker?)' : String(err)}`,
     );
   });
+  try {
+    installRuntime(config, logger, logLevel);
+  } catch (err) {
+    http.close();
+    throw err;
+  }
   const connection = await NativeConnection.connect(
     temporalConnectOptions(config.temporal, env),
   ).catch((err: unknown) => {
@@ -113,7 +119,7 @@ export async function runWorker({
     throw err;
   });
   const pools = new PoolRegistry(config.databases, env);
-  const s3 = createS3Client(config.s3);
+  const bucket = openArchiveStore(config.s3);
   try {
     await checkSearchAttributes(connection, namespace, logger);
     worker = await Worker.create({
@@ -121,7 +127,7 @@ export async function runWorker({
       namespace,
       taskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: createActivities({ config, env, pools, s3 }),
+      activities: createActivities({ config, env, pools, store: bucket.store }),
       maxConcurrentActivityTaskExecutions: config.worker.max_concurrent_activities,
       shutdownGraceTime: `${config.worker.shutdown_grace_seconds}s`,
     });
@@ -134,7 +140,7 @@ export async function runWorker({
   } finally {
     http.close();
     await pools.close();
-    s3.destroy();
+    bucket.destroy();
     await connection.close();
   }
 }

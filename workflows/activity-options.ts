@@ -2,63 +2,64 @@ import { ActivityCancellationType, type ActivityOptions } from '@temporalio/work
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/shared/errors';
 
 /**
- * Activity options, declared once. Every activity has a start-to-close timeout and retries
- * with back-off, except for the error types that no retry can fix; everything that streams
- * heartbeats, so a dead worker's activity is retried elsewhere within seconds.
+ * Activity options, declared once. Every activity has a start-to-close timeout; everything
+ * that may take long heartbeats on a timer, so a dead or frozen worker's activity is retried
+ * elsewhere within seconds. Retries: a few quick attempts per round for any error but the
+ * types no retry can fix; workflows wait out longer faults between rounds (workflows/
+ * patience.ts), so a fault of any length only delays a run.
  */
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1 second',
   backoffCoefficient: 2,
-  maximumInterval: '1 minute',
-  maximumAttempts: 10,
+  maximumInterval: '10 seconds',
+  maximumAttempts: 5,
   nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
 };
 
-/** Catalog reads and small object writes. */
+/** Catalog reads, small object writes, planning, watermark. */
 export const SHORT_IO: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry,
 };
 
 /**
- * Reading the throttle signals: a few catalog queries bounded by statement_timeout. Retried
- * like any read; a database that cannot answer them cannot take a batch either.
+ * Reading the throttle signals: a few catalog queries bounded by statement_timeout, after an
+ * optional pause of at most 10 s.
  */
 export const THROTTLE_CHECK: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry,
 };
 
-/** Export, read-back verification, deletion manifests: stream a batch, heartbeat as they go. */
+/** Export, read-back verification, restore planning and objects: stream, heartbeat on a timer. */
 export const STREAMING: ActivityOptions = {
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '20 seconds',
   retry,
 };
 
 /**
  * Validation of one table's archive: reads back every object of the range, so it may run for
- * hours on a large archive; the heartbeat (one per object, and every 10,000 rows) is what
- * notices a dead worker.
+ * hours on a large archive; the heartbeat is what notices a dead worker. A table that cannot
+ * be validated after its retries is reported as such, so the other tables still finish.
  */
 export const VALIDATE: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '1 minute',
-  retry,
+  retry: { ...retry, maximumAttempts: 10, maximumInterval: '1 minute' },
 };
 
 /** One delete transaction; bounded by the session's statement_timeout for each statement. */
 export const DELETE: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
-  // The delete heartbeats while its statements run, so a dead worker's delete is retried in
-  // seconds rather than after the whole start-to-close timeout.
   heartbeatTimeout: '10 seconds',
   retry,
 };
 
 /**
- * The table lock is held by an activity that runs for the whole run. It is not retried: the
- * workflow takes the lock again itself, and a lost lock must be noticed, not papered over.
+ * The table lock is held by an activity that runs for the whole run. It is not retried by
+ * Temporal: the workflow takes the lock again itself (workflows/table-lock.ts), and a lost
+ * lock must be noticed, not papered over.
  */
 export const LOCK_HEARTBEAT_MS = 3_000;
 export const LOCK: ActivityOptions = {

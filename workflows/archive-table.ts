@@ -1,20 +1,12 @@
 import {
-  ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   CancelledFailure,
-  condition,
-  ContinueAsNew,
   continueAsNew,
   isCancellation,
-  log,
-  metricMeter,
-  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   sleep,
-  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -25,172 +17,95 @@ import {
   type ArchiveTableInput,
   type ArchiveTableOutcome,
   type ArchiveTableState,
+  type DayRange,
   type DeleteBatchResult,
   type ExportedBatch,
-  type LockHolder,
+  type TablePlan,
+  type Waiting,
 } from '../src/shared/archive-types';
 import { ArchiveDatabase, ArchiveTable as ArchiveTableKey } from '../src/shared/search-attributes';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
-import {
-  afterBatch,
-  decideThrottle,
-  initialThrottleState,
-  nextConsecutivePauses,
-  type BatchTiming,
-  type ThrottleState,
-} from '../src/shared/throttle';
-import {
-  DELETE,
-  LOCK,
-  LOCK_HEARTBEAT_MS,
-  SHORT_IO,
-  STREAMING,
-  THROTTLE_CHECK,
-} from './activity-options';
-import { lockGrantedSignal, progressQuery } from './messages';
+import { initialThrottleState } from '../src/shared/throttle';
+import { DELETE, SHORT_IO, STREAMING } from './activity-options';
+import { progressQuery } from './messages';
+import { MAX_PAUSE_IN_ACTIVITY_MS, pace, type LastBatch } from './pacing';
+import { HistoryFull, Patience } from './patience';
+import { isLockLost, TableLock } from './table-lock';
 
-const { planTable, snapshotSchema, advanceWatermark, releaseTableLock } =
+const { planTable, snapshotSchema, advanceWatermark, surveyTable } =
   proxyActivities<Activities>(SHORT_IO);
-const { exportBatch, verifyBatch, writeDeletionManifest, estimateArchive } =
-  proxyActivities<Activities>(STREAMING);
+const { exportBatch, verifyBatch, estimateArchive } = proxyActivities<Activities>(STREAMING);
 const { deleteBatch } = proxyActivities<Activities>(DELETE);
-const { holdTableLock } = proxyActivities<Activities>(LOCK);
-const { readThrottleSignals } = proxyActivities<Activities>(THROTTLE_CHECK);
-
-// Emitted through the SDK's metrics (worker.sdk_metrics_address); not emitted on replay.
-const throttlePauses = metricMeter.createCounter(
-  'audit_archiver_throttle_pauses',
-  'pauses',
-  'Waits before a batch because a throttle limit was passed, by the first signal named.',
-);
-const throttlePausedMs = metricMeter.createCounter(
-  'audit_archiver_throttle_paused_ms',
-  'ms',
-  'Time spent waiting on throttle limits.',
-);
-
-/**
- * Pauses up to this long are waited inside the next throttle check, not on a timer: that
- * saves a timer and a workflow task per batch, and the dev server fires a 250 ms timer only
- * after about a second. Longer pauses stay durable timers.
- */
-const MAX_PAUSE_IN_ACTIVITY_MS = 10_000;
 
 /** Continue as new well before Temporal's history warnings (10,240 events). */
 const HISTORY_EVENTS_PER_RUN = 4_000;
-
-type LockState =
-  | { state: 'none' }
-  | { state: 'waiting' }
-  | { state: 'held'; holder: LockHolder }
-  | { state: 'busy'; heldBy: string }
-  | { state: 'lost'; reason: string; timedOut: boolean };
+/** While a step waits out a fault, continue as new past this (the step is taken up again). */
+const HISTORY_EVENTS_WHILE_WAITING = 8_000;
 
 /**
  * Archives one configured table: under the table's lock, exports each batch of rows older
  * than the cutoff to the bucket, reads it back and verifies it, writes the deletion manifest,
  * deletes exactly the archived row versions, and moves the watermark; then the next batch,
  * until no eligible row is left. Every step is an idempotent activity, so a crash anywhere
- * only delays the run. Cancelling stops after the current batch, with nothing half-done.
+ * only delays the run, and a fault of any length (database, store, network) is waited out.
+ * Cancelling stops after the current batch, with nothing half-done.
  */
 export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTableOutcome> {
   const ref = resolveTableRef(input);
-  const label = `${ref.database} ${ref.schema}.${ref.table}`;
-  // Runs started before throttling existed replay without its activity calls and timers.
-  const throttling = patched('throttle-v1');
-  // Runs started before 'lean-batch-v1' verify and write the deletion manifest in two
-  // read-backs, and pause on a timer after every batch.
-  const lean = throttling && patched('lean-batch-v1');
   upsertSearchAttributes([
     { key: ArchiveDatabase, value: ref.database },
     { key: ArchiveTableKey, value: `${ref.schema}.${ref.table}` },
   ]);
-  const plan = await planTable(ref);
-  // The first batch of a run (also after continue-as-new) starts without a pause.
-  const pauseInCheck = lean && plan.pauseBetweenBatchesMs <= MAX_PAUSE_IN_ACTIVITY_MS;
-  const state: ArchiveTableState = input.state ?? newRunState(plan.retentionDays);
   const progress: ArchiveProgress = {
-    table: label,
+    table: `${ref.database} ${ref.schema}.${ref.table}`,
     state: 'starting',
-    cutoff: state.cutoff,
-    currentDay: state.cursor.day,
+    cutoff: input.state?.cutoff ?? null,
+    currentDay: input.state?.cursor.day ?? null,
     lastError: null,
-    totals: state.totals,
+    totals: input.state?.totals ?? emptyTotals(),
   };
   setHandler(progressQuery, () => progress);
+  const patience = new Patience(
+    (waiting) => reportWaiting(progress, waiting),
+    HISTORY_EVENTS_WHILE_WAITING,
+  );
+  const plan = await patience.run('plan the table', () => planTable(ref));
+  const state: ArchiveTableState = input.state ?? newRunState(plan);
+  progress.cutoff = state.cutoff;
+  progress.totals = state.totals;
 
   if (input.dryRun) {
     progress.state = 'dry run';
-    const estimate = await estimateArchive({ table: ref, cutoff: state.cutoff });
+    const estimate = await patience.run('estimate', () =>
+      estimateArchive({ table: ref, cutoff: state.cutoff }),
+    );
     progress.state = 'done';
     return { outcome: 'dry-run', cutoff: state.cutoff, estimate };
   }
 
-  const lock = new TableLock(ref);
+  const lock = new TableLock(ref, workflowInfo().firstExecutionRunId, patience);
   progress.state = 'waiting for lock';
   const first = await lock.acquire();
-  if (first.state === 'busy') {
+  if (!first.held) {
     progress.state = 'done';
     return { outcome: 'locked', heldBy: first.heldBy };
   }
 
+  const run = new Run(ref, plan, state, progress, lock, patience);
   let schemaChanged = false;
   try {
     if (!input.state) {
-      const snapshot = await snapshotSchema(ref);
+      const snapshot = await patience.run('snapshot the schema', () => snapshotSchema(ref));
       state.schemaHash = snapshot.schemaHash;
       schemaChanged = snapshot.previousSchemaHash !== null;
     }
-    progress.state = 'archiving';
-    let lastBatch: (BatchTiming & { startedAt: number }) | null = null;
-    for (;;) {
-      if (CancellationScope.current().consideredCancelled) {
-        throw new CancelledFailure(
-          `cancelled after batch ${state.nextBatch - 1}; nothing is half-done`,
-        );
-      }
-      if (
-        workflowInfo().historyLength > HISTORY_EVENTS_PER_RUN ||
-        workflowInfo().continueAsNewSuggested
-      ) {
-        await lock.release();
-        return await continueAsNew<typeof ArchiveTable>({ ...input, state });
-      }
-      if (throttling) {
-        const waitMs = pauseInCheck && lastBatch ? plan.pauseBetweenBatchesMs : 0;
-        if (waitMs > 0) progress.state = 'pausing';
-        const pace = await throttle(ref, plan.batchSize, state, lastBatch, progress, waitMs);
-        progress.state = 'archiving';
-        progress.batchSize = pace.batchSize;
-      }
-      // A batch, once begun, runs to its end even if the run is cancelled meanwhile.
-      const batchStarted = Date.now();
-      const batch = await CancellationScope.nonCancellable(() =>
-        archiveBatch(ref, state, lock, progress, lean),
-      );
-      if (batch === 'done') break;
-      // The export saw no eligible row after this batch: end without a rest and without an
-      // export that would find nothing (results recorded before `more` existed lack it).
-      if (batch.more === false) break;
-      if (throttling) {
-        lastBatch = {
-          rows: batch.rows,
-          bytes: batch.bytes,
-          workMs: Date.now() - batchStarted,
-          elapsedMs: 0,
-          full: batch.rows >= (state.throttle?.batchSize ?? plan.batchSize),
-          startedAt: batchStarted,
-        };
-      }
-      if (plan.pauseBetweenBatchesMs > 0 && !pauseInCheck) {
-        progress.state = 'pausing';
-        await sleep(plan.pauseBetweenBatchesMs);
-        progress.state = 'archiving';
-      }
-    }
+    await run.all(!input.state);
   } catch (err) {
-    if (!isCancellation(err) && !(err instanceof ContinueAsNew))
-      progress.lastError = err instanceof Error ? err.message : String(err);
+    if (err instanceof HistoryFull) {
+      await lock.release();
+      return await continueAsNew<typeof ArchiveTable>({ ...input, state });
+    }
+    if (!isCancellation(err)) progress.lastError = err instanceof Error ? err.message : String(err);
     throw err;
   } finally {
     await CancellationScope.nonCancellable(() => lock.release());
@@ -201,247 +116,197 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
     run: state.run,
     cutoff: state.cutoff,
     schemaChanged,
+    skipped: state.skipped,
     ...state.totals,
   };
 }
 
-function newRunState(retentionDays: number): ArchiveTableState {
+function newRunState(plan: TablePlan): ArchiveTableState {
   // Workflow time is deterministic: the same cutoff on every replay.
   const now = Date.now();
   const startedAt = new Date(now).toISOString();
   const run = `${startedAt.replace(/[-:]/g, '').slice(0, 15)}Z-${workflowInfo().firstExecutionRunId.slice(0, 8)}`;
   return {
     run,
-    cutoff: new Date(now - retentionDays * 86_400_000).toISOString(),
+    cutoff: new Date(now - plan.retentionDays * 86_400_000).toISOString(),
     schemaHash: '',
     cursor: { day: null, afterKey: null },
     nextBatch: 1,
     totals: emptyTotals(),
     startedAt,
+    throttle: initialThrottleState(plan.batchSize),
+    skipped: { nullKey: 0, outOfRange: 0 },
   };
 }
 
-/**
- * Before a batch: waits `waitMs` (the pause between batches) inside the first signal read,
- * learns from the last batch (baseline time per row, adapted batch size), then waits on
- * durable timers while a throttle limit is passed, saying why in the progress query, the Web
- * UI's current details, the log and a metric. The signals are read again after each wait,
- * so the pause ends when they clear.
- */
-async function throttle(
-  ref: ResolvedTableRef,
-  maxBatchSize: number,
-  state: ArchiveTableState,
-  last: (BatchTiming & { startedAt: number }) | null,
-  progress: ArchiveProgress,
-  waitMs: number,
-): Promise<ThrottleState> {
-  let pace = state.throttle ?? initialThrottleState(maxBatchSize);
-  // The pause waited in the first read counts as time since the batch, as a timer's did.
-  let timing: BatchTiming | null = last && {
-    ...last,
-    elapsedMs: Date.now() - last.startedAt + waitMs,
-  };
-  let waited = false;
-  for (;;) {
-    const { limits, signals } = await readThrottleSignals({
-      table: ref,
-      ...(waitMs > 0 && { waitMs }),
-    });
-    waitMs = 0;
-    const decision = decideThrottle(limits, signals, timing, pace);
-    if (timing) pace = afterBatch(limits, maxBatchSize, timing, pace);
-    // Rate ceilings and the slowdown are about the last batch: judged once, not on re-checks.
-    timing = null;
-    pace = { ...pace, consecutivePauses: nextConsecutivePauses(decision, pace) };
-    state.throttle = pace;
-    if (!decision.pause) break;
-    const until = new Date(Date.now() + decision.ms).toISOString();
-    progress.state = 'throttled';
-    progress.throttledBy = decision.by;
-    progress.throttleReason = decision.reason;
-    progress.throttledUntil = until;
-    setCurrentDetails(`Throttled until ${until}: ${decision.reason}`);
-    log.info('throttled', { by: decision.by, reason: decision.reason, ms: decision.ms });
-    const tags = { database: ref.database, signal: decision.by[0] ?? 'unknown' };
-    throttlePauses.add(1, tags);
-    throttlePausedMs.add(decision.ms, tags);
-    waited = true;
-    await sleep(decision.ms, { summary: `throttled: ${decision.by.join(', ')}` });
-  }
-  if (waited) {
-    delete progress.throttledBy;
-    delete progress.throttleReason;
-    delete progress.throttledUntil;
+function reportWaiting(progress: ArchiveProgress, waiting: Waiting | undefined): void {
+  if (waiting) {
+    progress.waiting = waiting;
+    progress.state = 'waiting out a fault';
+    setCurrentDetails(
+      `Waiting out a fault since ${waiting.since} (${waiting.step}): ${waiting.lastError}; next try at ${waiting.nextTryAt}`,
+    );
+  } else {
+    delete progress.waiting;
+    progress.state = 'archiving';
     setCurrentDetails('');
   }
-  return pace;
 }
 
-/** One batch, start to end: its rows and bytes, or 'done' when no eligible row is left. */
-async function archiveBatch(
-  ref: ResolvedTableRef,
-  state: ArchiveTableState,
-  lock: TableLock,
-  progress: ArchiveProgress,
-  lean: boolean,
-): Promise<'done' | { rows: number; bytes: number; more: boolean | undefined }> {
-  const exported = await exportBatch({
-    table: ref,
-    run: state.run,
-    batch: state.nextBatch,
-    cutoff: state.cutoff,
-    cursor: state.cursor,
-    schemaHash: state.schemaHash,
-    ...(state.throttle && { batchSize: state.throttle.batchSize }),
-  });
-  if (exported.kind === 'done') return 'done';
-  progress.currentDay = exported.day;
-  const batch: ExportedBatch = exported;
-  if (lean) {
-    await verifyBatch({ table: ref, object: batch.object, writeDeletionManifest: true });
-  } else {
-    await verifyBatch({ table: ref, object: batch.object });
-    await writeDeletionManifest({ table: ref, object: batch.object });
-  }
-  const deleted = await deleteUnderLock(ref, batch.object, lock);
-  await advanceWatermark({
-    table: ref,
-    run: state.run,
-    cutoff: state.cutoff,
-    maxTimestamp: batch.maxTimestamp,
-    maxTimestampMicros: batch.maxTimestampMicros,
-  });
-  const t = state.totals;
-  t.batches++;
-  t.objects++;
-  t.rowsArchived += batch.rowCount;
-  t.rowsDeleted += deleted.deleted;
-  t.rowsChanged += deleted.changed;
-  t.bytes += batch.bytes;
-  state.cursor = batch.next;
-  state.nextBatch++;
-  return { rows: batch.rowCount, bytes: batch.bytes, more: batch.more };
-}
+/** The batches of one run (of a run's continue-as-new chain), under the table's lock. */
+class Run {
+  /** Days held by restores, read under the current lock generation. */
+  private holds: DayRange[] = [];
+  private holdsOf = -1;
+  private readonly pauseInCheck: boolean;
 
-/**
- * Deletes the batch while this run holds the table's lock. A worker that died during the
- * delete took the lock's session with it, so the retried delete finds the lock gone
- * (LockLostError, nothing deleted): take the lock again and delete again. The delete is
- * idempotent, and taking the lock fails cleanly if another run holds it meanwhile.
- */
-async function deleteUnderLock(
-  ref: ResolvedTableRef,
-  object: string,
-  lock: TableLock,
-): Promise<DeleteBatchResult> {
-  for (let attempt = 1; ; attempt++) {
-    const holder = await lock.holder();
-    try {
-      return await deleteBatch({ table: ref, object, lock: holder });
-    } catch (err) {
-      const lockLost =
-        err instanceof ActivityFailure &&
-        err.cause instanceof ApplicationFailure &&
-        err.cause.type === 'LockLostError';
-      if (!lockLost || attempt >= 3) throw err;
-      lock.forget();
-    }
-  }
-}
-
-/**
- * The table's advisory lock, held by a long-running activity that signals once it holds it.
- * If that activity dies (its worker crashed), the lock died with its session: the next
- * delete takes it again first, and the delete itself checks in the database that this run's
- * session holds it.
- */
-class TableLock {
-  private lock: LockState = { state: 'none' };
-  private scope: CancellationScope | undefined;
-  private running: Promise<void> | undefined;
-
-  constructor(private readonly ref: ResolvedTableRef) {
-    setHandler(lockGrantedSignal, (holder) => {
-      if (this.lock.state === 'waiting') this.lock = { state: 'held', holder };
-    });
+  constructor(
+    private readonly ref: ResolvedTableRef,
+    private readonly plan: TablePlan,
+    private readonly state: ArchiveTableState,
+    private readonly progress: ArchiveProgress,
+    private readonly lock: TableLock,
+    private readonly patience: Patience,
+  ) {
+    // The first batch of a run (also after continue-as-new) starts without a pause.
+    this.pauseInCheck = plan.pauseBetweenBatchesMs <= MAX_PAUSE_IN_ACTIVITY_MS;
   }
 
-  async acquire(): Promise<LockState> {
-    for (let attempt = 1; ; attempt++) {
-      const settled = await this.tryAcquire();
-      if (settled.state !== 'lost') return settled;
-      // Timed out before the lock was granted: the worker running it died, and its session
-      // (with any lock it took) died too. Nothing was held, so nothing was lost: try again.
-      if (settled.timedOut && attempt < 5) {
-        await this.release();
-        continue;
-      }
-      throw ApplicationFailure.nonRetryable(
-        `could not take the table lock: ${settled.reason}`,
-        'LockLostError',
-      );
-    }
-  }
-
-  /** The database says this run's lock session is gone: the next holder() takes it again. */
-  forget(): void {
-    if (this.lock.state === 'held')
-      this.lock = { state: 'lost', reason: 'the lock session is gone', timedOut: false };
-  }
-
-  private async tryAcquire(): Promise<LockState> {
-    this.lock = { state: 'waiting' };
-    const scope = new CancellationScope();
-    this.scope = scope;
-    this.running = scope
-      .run(() => holdTableLock({ table: this.ref, heartbeatMs: LOCK_HEARTBEAT_MS }))
-      .then(
-        (result) => {
-          this.lock = result.acquired
-            ? { state: 'none' }
-            : { state: 'busy', heldBy: result.heldBy };
-        },
-        (err: unknown) => {
-          this.lock = isCancellation(err)
-            ? { state: 'none' }
-            : {
-                state: 'lost',
-                reason: err instanceof Error ? err.message : String(err),
-                timedOut: err instanceof ActivityFailure && err.cause instanceof TimeoutFailure,
-              };
-        },
-      );
-    await condition(() => this.lock.state !== 'waiting');
-    return this.lock;
-  }
-
-  /** The session holding the lock, taking the lock again if it was lost. */
-  async holder(): Promise<LockHolder> {
-    if (this.lock.state !== 'held') {
-      await this.release();
-      const again = await this.acquire();
-      if (again.state === 'busy') {
-        throw ApplicationFailure.nonRetryable(
-          `the table lock was lost and is now held by ${again.heldBy}`,
-          'LockLostError',
+  /** Every batch until none is left, a batch left in flight by the previous run first. */
+  async all(firstRun: boolean): Promise<void> {
+    const { state, progress } = this;
+    await this.survey(firstRun);
+    progress.state = 'archiving';
+    if (state.inFlight) await CancellationScope.nonCancellable(() => this.finish(state.inFlight!));
+    let last: LastBatch | null = null;
+    for (;;) {
+      if (CancellationScope.current().consideredCancelled) {
+        throw new CancelledFailure(
+          `cancelled after batch ${state.nextBatch - 1}; nothing is half-done`,
         );
       }
+      if (
+        workflowInfo().historyLength > HISTORY_EVENTS_PER_RUN ||
+        workflowInfo().continueAsNewSuggested
+      ) {
+        throw new HistoryFull('the run');
+      }
+      const waitMs = this.pauseInCheck && last ? this.plan.pauseBetweenBatchesMs : 0;
+      if (waitMs > 0) progress.state = 'pausing';
+      state.throttle = await pace(
+        this.ref,
+        this.plan.batchSize,
+        state.throttle,
+        last,
+        progress,
+        waitMs,
+        this.patience,
+      );
+      progress.state = 'archiving';
+      progress.batchSize = state.throttle.batchSize;
+      // A batch, once begun, runs to its end even if the run is cancelled meanwhile.
+      const startedAt = Date.now();
+      const batch = await CancellationScope.nonCancellable(() => this.batch());
+      if (batch === 'done') return;
+      // The export saw no eligible row after this batch: end without a rest and without an
+      // export that would find nothing.
+      if (!batch.more) return;
+      last = {
+        rows: batch.rowCount,
+        bytes: batch.bytes,
+        workMs: Date.now() - startedAt,
+        elapsedMs: 0,
+        full: batch.rowCount >= state.throttle.batchSize,
+        startedAt,
+      };
+      if (this.plan.pauseBetweenBatchesMs > 0 && !this.pauseInCheck) {
+        progress.state = 'pausing';
+        await sleep(this.plan.pauseBetweenBatchesMs);
+        progress.state = 'archiving';
+      }
     }
-    if (this.lock.state !== 'held')
-      throw ApplicationFailure.nonRetryable('table lock not held', 'LockLostError');
-    return this.lock.holder;
   }
 
-  async release(): Promise<void> {
-    if (this.lock.state === 'held') {
-      // Ask the holder session to let go now; cancelling alone waits for a heartbeat.
-      await releaseTableLock({ table: this.ref, holder: this.lock.holder }).catch(() => undefined);
+  /** Reads what the run needs under the lock: holds each time the lock was taken again. */
+  private async survey(firstRun: boolean): Promise<void> {
+    if (this.holdsOf === this.lock.generation) return;
+    const survey = await this.patience.run('survey the table', () =>
+      surveyTable({ table: this.ref, cutoff: this.state.cutoff }),
+    );
+    this.holds = survey.holds;
+    this.holdsOf = this.lock.generation;
+    if (firstRun) this.state.skipped = survey.skipped;
+  }
+
+  /** One batch, start to end, or 'done' when no eligible row is left. */
+  private async batch(): Promise<'done' | ExportedBatch> {
+    const { state } = this;
+    await this.survey(false);
+    const exported = await this.patience.run(`export batch ${state.nextBatch}`, () =>
+      exportBatch({
+        table: this.ref,
+        run: state.run,
+        batch: state.nextBatch,
+        cutoff: state.cutoff,
+        cursor: state.cursor,
+        schemaHash: state.schemaHash,
+        holds: this.holds,
+        batchSize: state.throttle.batchSize,
+      }),
+    );
+    if (exported.kind === 'done') return 'done';
+    state.inFlight = exported;
+    await this.finish(exported);
+    return exported;
+  }
+
+  /** Verify, delete and watermark of an exported batch; then the cursor moves on. */
+  private async finish(batch: ExportedBatch): Promise<void> {
+    const { state, progress, patience, ref } = this;
+    progress.currentDay = batch.day;
+    const n = state.nextBatch;
+    await patience.run(`verify batch ${n}`, () =>
+      verifyBatch({ table: ref, object: batch.object }),
+    );
+    const deleted = await this.deleteUnderLock(batch.object);
+    await patience.run(`record batch ${n} in the watermark`, () =>
+      advanceWatermark({
+        table: ref,
+        run: state.run,
+        cutoff: state.cutoff,
+        maxTimestamp: batch.maxTimestamp,
+        maxTimestampMicros: batch.maxTimestampMicros,
+      }),
+    );
+    const t = state.totals;
+    t.batches++;
+    t.objects++;
+    t.rowsArchived += batch.rowCount;
+    t.rowsDeleted += deleted.deleted;
+    t.rowsChanged += deleted.changed;
+    t.bytes += batch.bytes;
+    state.cursor = batch.next;
+    state.nextBatch++;
+    delete state.inFlight;
+  }
+
+  /**
+   * Deletes the batch while this run holds the table's lock. A lock session that died (its
+   * worker crashed or froze, its session was ended) makes the delete find the lock gone
+   * (LockLostError, nothing deleted): take the lock again and delete again. The delete is
+   * idempotent, and taking the lock fails cleanly if another run holds it meanwhile.
+   */
+  private async deleteUnderLock(object: string): Promise<DeleteBatchResult> {
+    for (let attempt = 1; ; attempt++) {
+      const holder = await this.lock.holder();
+      try {
+        return await this.patience.run(`delete batch ${this.state.nextBatch}`, () =>
+          deleteBatch({ table: this.ref, object, lock: holder }),
+        );
+      } catch (err) {
+        if (!isLockLost(err) || attempt >= 5) throw err;
+        this.lock.forget();
+      }
     }
-    this.scope?.cancel();
-    await this.running;
-    this.scope = undefined;
-    this.running = undefined;
-    this.lock = { state: 'none' };
   }
 }

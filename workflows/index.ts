@@ -4,3 +4,4 @@ export { ArchiveTable } from './archive-table';
 export { ArchiveAll } from './archive-all';
 export { Restore } from './restore';
 export { Validate } from './validate';
+export { ReleaseHolds } from './release-holds';

@@ -4,6 +4,7 @@ import {
   CancelledFailure,
   continueAsNew,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -12,9 +13,12 @@ import type { Activities } from '../activities';
 import {
   CONFLICT_STRATEGIES,
   emptyRestoreTotals,
+  RESTORE_LINES,
   type RestoreInput,
+  type RestorePlan,
   type RestoreProgress,
   type RestoreResult,
+  type RestoreSelection,
   type RestoreTarget,
   type RestoreTotals,
 } from '../src/shared/restore-types';
@@ -22,27 +26,37 @@ import { ArchiveDatabase, ArchiveTable } from '../src/shared/search-attributes';
 import { INVALID_INPUT, resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { SHORT_IO, STREAMING } from './activity-options';
 import { restoreProgressQuery } from './messages';
+import { HistoryFull, Patience } from './patience';
+import { TableLock } from './table-lock';
 
-const { planRestore, restoreObject } = proxyActivities<Activities>(STREAMING);
+const { planRestore, restorePage, restoreObject } = proxyActivities<Activities>(STREAMING);
 const { holdDays } = proxyActivities<Activities>(SHORT_IO);
 
 const HISTORY_EVENTS_PER_RUN = 4_000;
+const HISTORY_EVENTS_WHILE_WAITING = 8_000;
 /** Objects restored at the same time, each in its own transaction. */
 const OBJECTS_AT_ONCE = 4;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Carried across continue-as-new; not set by hand. */
 interface RestoreState {
-  remaining: string[];
+  /** The plan, without its listing page. */
+  plan: RestorePlan;
+  /** The last object of the pages restored so far. */
+  after?: string;
+  held: boolean;
   totals: RestoreTotals;
 }
 
 /**
  * Restores archived rows from the bucket alone into a table: one transaction per object, each
  * object read back and verified as it streams in, values parsed by PostgreSQL from their text
- * form. Plans first (objects, the restore watermark, how archived columns map onto the target)
- * and refuses before writing anything when columns would be lost. Restoring into the source
- * table holds the restored days, so the archive does not take them again as new copies.
+ * form. By default it writes exactly the row versions the archive's deletes removed. Plans
+ * first (how many objects and rows, how archived columns map onto the target) and refuses
+ * before writing anything when columns would be lost. Restoring into the source table takes
+ * the table's lock (no archive run deletes meanwhile) and holds the restored days, so the
+ * archive does not take those rows again as new copies. Works page by page: its history and
+ * payloads stay small whatever the size of the archive.
  */
 export async function Restore(
   input: RestoreInput & { state?: RestoreState } = {} as RestoreInput,
@@ -50,8 +64,10 @@ export async function Restore(
   const source = resolveTableRef(input);
   const target = resolveTarget(source, input.targetTable);
   const conflict = input.conflict ?? 'fail';
+  const lines = input.lines ?? 'deleted';
   if (!CONFLICT_STRATEGIES.includes(conflict))
     invalid(`"conflict" must be one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  if (!RESTORE_LINES.includes(lines)) invalid(`"lines" must be one of ${RESTORE_LINES.join(', ')}`);
   for (const [field, value] of [
     ['startDate', input.startDate],
     ['endDate', input.endDate],
@@ -64,76 +80,140 @@ export async function Restore(
   ]);
   const progress: RestoreProgress = {
     state: 'planning',
-    plan: null,
-    current: null,
+    plan: input.state?.plan ?? null,
+    current: [],
     totals: input.state?.totals ?? emptyRestoreTotals(),
   };
   setHandler(restoreProgressQuery, () => progress);
+  const patience = new Patience((waiting) => {
+    if (waiting) progress.waiting = waiting;
+    else delete progress.waiting;
+    setCurrentDetails(waiting ? `Waiting out a fault (${waiting.step}): ${waiting.lastError}` : '');
+  }, HISTORY_EVENTS_WHILE_WAITING);
 
-  const plan = await planRestore({
+  const selection: RestoreSelection = {
     source,
     target,
-    objects: input.state?.remaining ?? input.objects,
-    startDate: input.startDate,
-    endDate: input.endDate,
-    ignoreWatermark: input.ignoreWatermark === true || input.state !== undefined,
-    dropMissingColumns: input.dropMissingColumns === true,
-  });
+    ...(input.objects && { objects: input.objects }),
+    ...(input.startDate && { startDate: input.startDate }),
+    ...(input.endDate && { endDate: input.endDate }),
+    ignoreWatermark: input.ignoreWatermark === true,
+    lines,
+  };
+  const plan =
+    input.state?.plan ??
+    (await patience.run('plan the restore', () =>
+      planRestore({
+        ...selection,
+        dropMissingColumns: input.dropMissingColumns === true,
+        ...(input.listAfter && { listAfter: input.listAfter }),
+      }),
+    ));
   progress.plan = plan;
   if (input.dryRun) {
     progress.state = 'done';
     return { outcome: 'dry-run', plan };
   }
-
-  if (!input.state && sameTable(source, target) && plan.toRestore.length > 0) {
-    await holdDays({
-      table: source,
-      objects: plan.toRestore,
-      reason: `restored by ${workflowInfo().workflowId}`,
-    });
+  const state: RestoreState = input.state ?? {
+    plan: { ...plan, page: [] },
+    held: false,
+    totals: progress.totals,
+  };
+  if (plan.toRestore === 0) {
+    progress.state = 'done';
+    return { outcome: 'restored', plan: state.plan, ...state.totals };
   }
-  progress.state = 'restoring';
-  const remaining = [...plan.toRestore];
-  const totals = progress.totals;
-  const running = new Set<string>();
-  // A few objects at a time, each in its own transaction: they are independent.
-  const runner = async () => {
-    while (remaining.length > 0) {
-      if (CancellationScope.current().consideredCancelled) return;
-      if (workflowInfo().historyLength > HISTORY_EVENTS_PER_RUN) return;
-      const object = remaining.shift()!;
-      running.add(object);
-      progress.current = object;
-      const result = await CancellationScope.nonCancellable(() =>
-        restoreObject({
-          source,
-          target,
-          object,
-          conflict,
-          dropMissingColumns: input.dropMissingColumns === true,
+
+  const lock = sameTable(source, target)
+    ? new TableLock(source, workflowInfo().firstExecutionRunId, patience)
+    : undefined;
+  if (lock) {
+    progress.state = 'waiting for lock';
+    const taken = await lock.acquire();
+    if (!taken.held) {
+      progress.state = 'done';
+      return { outcome: 'locked', heldBy: taken.heldBy };
+    }
+  }
+  try {
+    if (lock && !state.held) {
+      await patience.run('hold the restored days', () =>
+        holdDays({
+          table: source,
+          id: workflowInfo().firstExecutionRunId,
+          days: plan.days,
+          reason: `restored by ${workflowInfo().workflowId}`,
         }),
       );
-      running.delete(object);
-      totals.objects++;
-      totals.rows += result.rows;
-      totals.inserted += result.inserted;
-      totals.overwritten += result.overwritten;
-      totals.skipped += result.skipped;
-      totals.identical += result.identical;
+      state.held = true;
     }
-  };
-  await Promise.all(Array.from({ length: OBJECTS_AT_ONCE }, runner));
-  if (CancellationScope.current().consideredCancelled) {
-    throw new CancelledFailure(
-      `cancelled with ${remaining.length} objects left; every object is in or out whole`,
-    );
-  }
-  if (remaining.length > 0) {
-    return await continueAsNew<typeof Restore>({ ...input, state: { remaining, totals } });
+    progress.state = 'restoring';
+    await restorePages(selection, input, state, progress, patience);
+  } catch (err) {
+    if (err instanceof HistoryFull) {
+      await lock?.release();
+      return await continueAsNew<typeof Restore>({ ...input, state });
+    }
+    throw err;
+  } finally {
+    await CancellationScope.nonCancellable(async () => lock?.release());
   }
   progress.state = 'done';
-  progress.current = null;
-  return { outcome: 'restored', plan, ...totals };
+  progress.current = [];
+  return { outcome: 'restored', plan: state.plan, ...state.totals };
+}
+
+/** Restores page after page, a few objects at a time, each in its own transaction. */
+async function restorePages(
+  selection: RestoreSelection,
+  input: RestoreInput,
+  state: RestoreState,
+  progress: RestoreProgress,
+  patience: Patience,
+): Promise<void> {
+  for (;;) {
+    if (workflowInfo().historyLength > HISTORY_EVENTS_PER_RUN) throw new HistoryFull('the restore');
+    const after = state.after;
+    const page = await patience.run('list the next objects', () =>
+      restorePage({ ...selection, ...(after !== undefined && { after }) }),
+    );
+    const remaining = [...page.objects];
+    const runner = async () => {
+      for (let object = remaining.shift(); object; object = remaining.shift()) {
+        if (CancellationScope.current().consideredCancelled) return;
+        const key = object;
+        progress.current.push(key);
+        const result = await CancellationScope.nonCancellable(() =>
+          patience.run(`restore ${key}`, () =>
+            restoreObject({
+              source: selection.source,
+              target: selection.target,
+              object: key,
+              conflict: input.conflict ?? 'fail',
+              dropMissingColumns: input.dropMissingColumns === true,
+              lines: selection.lines,
+            }),
+          ),
+        );
+        progress.current = progress.current.filter((o) => o !== key);
+        const t = state.totals;
+        t.objects++;
+        t.rows += result.rows;
+        t.inserted += result.inserted;
+        t.overwritten += result.overwritten;
+        t.skipped += result.skipped;
+        t.identical += result.identical;
+      }
+    };
+    await Promise.all(Array.from({ length: OBJECTS_AT_ONCE }, runner));
+    if (CancellationScope.current().consideredCancelled) {
+      throw new CancelledFailure(
+        `cancelled after ${state.totals.objects} objects; every object is in or out whole`,
+      );
+    }
+    if (page.objects.length > 0) state.after = page.objects.at(-1);
+    if (!page.more) return;
+  }
 }
 
 function invalid(message: string): never {

@@ -1,14 +1,37 @@
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import type {
+  Cursor,
+  DayRange,
+  ExportBatchInput,
+  ExportBatchResult,
+} from '../shared/archive-types';
+import { VerificationError } from '../shared/errors';
+import type { TableArchive } from '../store/archive-store';
+import { OBJECT_MANIFEST_FORMAT, type ObjectManifest } from '../store/documents';
 import { LineTransform } from './lines';
+import { readStoredObject, UNKNOWN_OBJECT_LIMITS } from './read-back';
 import { HashingPassThrough } from './streams';
-import { FIELD_SEPARATOR } from './table-sql';
+import { FIELD_SEPARATOR, type TableSql } from './table-sql';
 
-export interface ExportStats {
+/** What an export works with: the table's SQL and archive, on a client it may discard. */
+export interface ExportIo {
+  client: PoolClient;
+  archive: TableArchive;
+  sql: TableSql;
+  /** The table as the run snapshotted it. */
+  table: { keyColumn: string; timestampColumn: string; schemaHash: string; schemaKey: string };
+  batchSize: number;
+  workflowId: string;
+  signal: AbortSignal;
+  /** Called as rows stream, e.g. to report progress. */
+  onProgress?: (rows: number) => void;
+}
+
+/** What the manifest says of the rows, as streamed or as read back. */
+interface RowFacts {
   rowCount: number;
   firstKey: string;
   lastKey: string;
@@ -17,37 +40,179 @@ export interface ExportStats {
   maxTimestampMicros: string;
   sha256: string;
   bytes: number;
+  uncompressedBytes: number;
+  maxLineBytes: number;
 }
-
-export interface StreamBatchOptions {
-  client: PoolClient;
-  copySql: string;
-  s3: S3Client;
-  bucket: string;
-  key: string;
-  storageClass: StorageClass;
-  signal: AbortSignal;
-  /** Called every `progressEvery` rows, e.g. to heartbeat. */
-  onProgress: (rows: number) => void;
-  progressEvery?: number;
-}
-
-// Multipart upload in 8 MiB parts, at most two in flight: with the stream buffers this bounds
-// the export's memory to about 20 MiB, whatever the batch size.
-const PART_SIZE = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 2;
 
 /**
- * Streams one batch from COPY through gzip into the store (CONTRACT: row data never passes
- * through Temporal), computing the manifest's facts on the way: row count, key range,
- * timestamp range, SHA-256 and size of the stored bytes. The caller owns the client and must
- * discard it (release(err)) if this throws, since the COPY may be half-read.
+ * Exports the next batch after the cursor (rows of one UTC day older than the cutoff, in key
+ * order) to a deterministic object with its manifest beside it. Never deletes or replaces
+ * an object: a retry (or an overlapping earlier attempt) that finds the batch's manifest
+ * returns it; one that finds the object without a manifest adopts it, making the manifest
+ * from a read-back of what is stored; and the upload itself is conditional, so of two
+ * attempts that race, the second adopts what the first stored.
  */
-export async function streamBatchToStore(options: StreamBatchOptions): Promise<ExportStats> {
-  const progressEvery = options.progressEvery ?? 5_000;
+export async function exportBatch(
+  io: ExportIo,
+  input: ExportBatchInput,
+): Promise<ExportBatchResult> {
+  const found = await findBatchDay(io, input.cutoff, input.cursor, input.holds ?? []);
+  if (!found) return { kind: 'done' };
+  const object = io.archive.dataKey(found.day, input.run, input.batch);
+  const manifest =
+    (await io.archive.manifest(object)) ??
+    (await io.archive.saveManifest(await store(io, input, object, found)));
+  // The next batch starts after this one's last key: whatever size an earlier attempt used,
+  // no row of the day is skipped. The day search moves on when the day has no more.
+  const next: Cursor = { day: found.day, afterKey: manifest.primaryKey.last };
+  const more = (await findBatchDay(io, input.cutoff, next, input.holds ?? [])) !== undefined;
+  return {
+    kind: 'batch',
+    object,
+    day: found.day,
+    rowCount: manifest.rowCount,
+    bytes: manifest.bytes,
+    firstKey: manifest.primaryKey.first,
+    lastKey: manifest.primaryKey.last,
+    maxTimestamp: manifest.timestamp.max,
+    maxTimestampMicros: manifest.timestamp.maxMicros,
+    next,
+    more,
+  };
+}
+
+/** The batch's object: streamed from PostgreSQL, or adopted when another attempt stored it. */
+async function store(
+  io: ExportIo,
+  input: ExportBatchInput,
+  object: string,
+  found: { day: string; afterKey: string | null },
+): Promise<ObjectManifest> {
+  const adopt = async () =>
+    manifestOf(io, input, object, found.day, await readFacts(io, object, found.day), true);
+  if (await io.archive.dataExists(object, io.signal)) return adopt();
+  io.signal.throwIfAborted();
+  const streamed = await streamToStore(io, object, {
+    cutoff: input.cutoff,
+    dayStart: `${found.day}T00:00:00Z`,
+    dayEnd: `${nextDate(found.day)}T00:00:00Z`,
+    afterKey: found.afterKey,
+    limit: Math.min(input.batchSize ?? io.batchSize, io.batchSize),
+  });
+  if (streamed === 'exists') return adopt();
+  return manifestOf(io, input, object, found.day, streamed, false);
+}
+
+function manifestOf(
+  io: ExportIo,
+  input: ExportBatchInput,
+  object: string,
+  day: string,
+  facts: RowFacts,
+  adopted: boolean,
+): ObjectManifest {
+  return {
+    format: OBJECT_MANIFEST_FORMAT,
+    object,
+    database: input.table.database,
+    schema: input.table.schema,
+    table: input.table.table,
+    schemaHash: io.table.schemaHash,
+    schemaKey: io.table.schemaKey,
+    day,
+    rowCount: facts.rowCount,
+    primaryKey: { column: io.table.keyColumn, first: facts.firstKey, last: facts.lastKey },
+    timestamp: {
+      column: io.table.timestampColumn,
+      min: facts.minTimestamp,
+      max: facts.maxTimestamp,
+      maxMicros: facts.maxTimestampMicros,
+    },
+    sha256: facts.sha256,
+    bytes: facts.bytes,
+    uncompressedBytes: facts.uncompressedBytes,
+    maxLineBytes: facts.maxLineBytes,
+    encoding: 'jsonl+gzip',
+    cutoff: input.cutoff,
+    workflowId: io.workflowId,
+    run: input.run,
+    batch: input.batch,
+    adopted,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * The facts of an object another attempt stored, from a read-back of it: every line must
+ * hold the key and the timestamp, keys must ascend, and every timestamp must fall in the
+ * object's day, or the object is not this batch's and nothing may rely on it.
+ */
+async function readFacts(io: ExportIo, object: string, day: string): Promise<RowFacts> {
+  const fail = (problem: string): never => {
+    throw new VerificationError(`${io.archive.where(object)}: ${problem}; it was left as it is`, {
+      object,
+    });
+  };
+  let firstKey: string | undefined;
+  let lastKey = '';
+  let min: string | undefined;
+  let max: string | undefined;
+  const facts = await readStoredObject(io.archive, object, {
+    signal: io.signal,
+    keyColumn: io.table.keyColumn,
+    limits: UNKNOWN_OBJECT_LIMITS,
+    onRow: ({ key, row }) => {
+      const ts = row[io.table.timestampColumn];
+      if (typeof ts !== 'string') fail(`a line has no "${io.table.timestampColumn}" value`);
+      firstKey ??= key;
+      lastKey = key;
+      // Text forms of one day's instants in the session's fixed format order as the instants do.
+      if (min === undefined || (ts as string) < min) min = ts as string;
+      if (max === undefined || (ts as string) > max) max = ts as string;
+    },
+  });
+  if (firstKey === undefined || min === undefined || max === undefined)
+    return fail('it holds no rows');
+  const [minMicros, maxMicros] = [await micros(io, min), await micros(io, max)];
+  const dayStart = BigInt(Date.parse(`${day}T00:00:00Z`)) * 1000n;
+  if (BigInt(minMicros) < dayStart || BigInt(maxMicros) >= dayStart + 86_400_000_000n)
+    fail(`its rows are not all of ${day}`);
+  return {
+    rowCount: facts.rowCount,
+    firstKey,
+    lastKey,
+    minTimestamp: min,
+    maxTimestamp: max,
+    maxTimestampMicros: maxMicros,
+    sha256: facts.sha256,
+    bytes: facts.bytes,
+    uncompressedBytes: facts.uncompressedBytes,
+    maxLineBytes: facts.maxLineBytes,
+  };
+}
+
+async function micros(io: ExportIo, timestamp: string): Promise<string> {
+  const { rows } = await io.client.query<{ micros: string }>(io.sql.micros(), [timestamp]);
+  return rows[0]!.micros;
+}
+
+/**
+ * Streams one batch from COPY through gzip into the store (row data never passes through
+ * Temporal), computing the manifest's facts on the way. `exists` when the key was taken by
+ * the time the upload completed. The caller owns the client and must discard it if this
+ * throws, since the COPY may be half-read. Memory: the upload's two 8 MiB parts in flight
+ * and the stream buffers, whatever the batch size.
+ */
+async function streamToStore(
+  io: ExportIo,
+  object: string,
+  batch: Parameters<TableSql['exportCopy']>[0],
+): Promise<RowFacts | 'exists'> {
   let rowCount = 0;
   let firstKey = '';
   let lastKey = '';
+  let uncompressedBytes = 0;
+  let maxLineBytes = 0;
   let min: { micros: bigint; text: string } | undefined;
   let max: { micros: bigint; text: string } | undefined;
 
@@ -58,53 +223,34 @@ export async function streamBatchToStore(options: StreamBatchOptions): Promise<E
       const c = line.indexOf(FIELD_SEPARATOR, b + 1);
       if (a < 0 || b < 0 || c < 0) throw new Error('COPY produced a line without its four fields');
       const key = JSON.parse(line.toString('utf8', 0, a)) as string;
-      const micros = BigInt(line.toString('latin1', a + 1, b));
+      const at = BigInt(line.toString('latin1', a + 1, b));
       if (rowCount === 0) firstKey = key;
       lastKey = key;
-      if (!min || micros < min.micros)
-        min = { micros, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
-      if (!max || micros > max.micros)
-        max = { micros, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
-      rowCount++;
-      if (rowCount % progressEvery === 0) options.onProgress(rowCount);
-      return line.subarray(c + 1);
+      if (!min || at < min.micros)
+        min = { micros: at, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
+      if (!max || at > max.micros)
+        max = { micros: at, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
+      const json = line.subarray(c + 1);
+      uncompressedBytes += json.length + 1;
+      if (json.length > maxLineBytes) maxLineBytes = json.length;
+      if (++rowCount % 5_000 === 0) io.onProgress?.(rowCount);
+      return json;
     },
     { terminate: true },
   );
   const hasher = new HashingPassThrough();
-  const source = options.client.query(copyTo(options.copySql));
-
-  const upload = new Upload({
-    client: options.s3,
-    params: {
-      Bucket: options.bucket,
-      Key: options.key,
-      Body: hasher,
-      ContentType: 'application/gzip',
-      StorageClass: options.storageClass,
-      // Never replaces an object: a stalled earlier attempt that wakes up late cannot
-      // overwrite what a later attempt wrote and a manifest refers to (CONTRACT §4).
-      IfNoneMatch: '*',
-    },
-    partSize: PART_SIZE,
-    queueSize: PARTS_IN_FLIGHT,
-    leavePartsOnError: false,
-  });
-  const abort = () => void upload.abort().catch(() => undefined);
-  options.signal.addEventListener('abort', abort, { once: true });
+  const source = io.client.query(copyTo(io.sql.exportCopy(batch)));
   try {
-    await Promise.all([
-      pipeline(source, rows, createGzip({ level: 6 }), hasher, { signal: options.signal }),
-      upload.done(),
+    const [, outcome] = await Promise.all([
+      pipeline(source, rows, createGzip({ level: 6 }), hasher, { signal: io.signal }),
+      io.archive.uploadData(object, hasher, io.signal),
     ]);
+    if (outcome === 'exists') return 'exists';
   } catch (err) {
     // Whichever side failed first, stop the other: no half-read COPY, no orphaned upload.
     source.destroy();
     hasher.destroy();
-    await upload.abort().catch(() => undefined);
     throw err;
-  } finally {
-    options.signal.removeEventListener('abort', abort);
   }
   if (!min || !max) throw new Error('the batch query returned no rows');
   return {
@@ -116,5 +262,59 @@ export async function streamBatchToStore(options: StreamBatchOptions): Promise<E
     maxTimestampMicros: max.micros.toString(),
     sha256: hasher.digest(),
     bytes: hasher.bytes,
+    uncompressedBytes,
+    maxLineBytes,
   };
+}
+
+/**
+ * The day and key cursor of the next batch: the oldest day at or after the cursor that holds
+ * an eligible row after the cursor's key, skipping held days.
+ */
+export async function findBatchDay(
+  io: Pick<ExportIo, 'client' | 'sql'>,
+  cutoff: string,
+  cursor: Cursor,
+  holds: readonly DayRange[],
+): Promise<{ day: string; afterKey: string | null } | undefined> {
+  let { day, afterKey } = cursor;
+  if (day === null) day = await oldestDayFrom(io, cutoff, null);
+  while (day !== null) {
+    const current = day;
+    const hold = holds.find((h) => h.first <= current && current <= h.last);
+    if (hold) {
+      day = await oldestDayFrom(io, cutoff, nextDate(hold.last));
+      afterKey = null;
+      continue;
+    }
+    const { rows } = await io.client.query<{ found: boolean }>(io.sql.rowsInDay(), [
+      `${day}T00:00:00Z`,
+      `${nextDate(day)}T00:00:00Z`,
+      cutoff,
+      afterKey,
+    ]);
+    if (rows[0]?.found) return { day, afterKey };
+    day = await oldestDayFrom(io, cutoff, nextDate(day));
+    afterKey = null;
+  }
+  return undefined;
+}
+
+async function oldestDayFrom(
+  io: Pick<ExportIo, 'client' | 'sql'>,
+  cutoff: string,
+  from: string | null,
+): Promise<string | null> {
+  const { rows } = await io.client.query<{ day: string | null }>(io.sql.nextDay(), [
+    cutoff,
+    from === null ? null : `${from}T00:00:00Z`,
+  ]);
+  return rows[0]?.day ?? null;
+}
+
+/** The day after a YYYY-MM-DD day. */
+export function nextDate(day: string): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + 1);
+  return date.toISOString().slice(0, 10);
 }

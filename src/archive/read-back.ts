@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { VerificationError } from '../shared/errors';
+import type { ObjectManifest } from '../store/documents';
+import type { TableArchive } from '../store/archive-store';
 import { LineTransform } from './lines';
-import type { ObjectManifest } from './manifests';
 import { HashingPassThrough } from './streams';
 
 export interface ReadBackRow {
@@ -13,98 +13,208 @@ export interface ReadBackRow {
   line: Buffer;
   /** The archive key column's value, as text. */
   key: string;
+  /** The line parsed: column name to text form or null. */
+  row: Record<string, unknown>;
 }
 
 /**
- * Reads a data object back from the store, never from the exporter's memory or disk
- * (CONTRACT §2.1), and checks it against its manifest: SHA-256 of the stored bytes, that it
- * decompresses, that every line is a JSON object holding the key column, the row count and
- * the first and last key. `onRow` sees each row as stored. Throws VerificationError naming
- * the object and what is wrong.
+ * How much a read-back may take in before it stops: a damaged object (or a gzip bomb, or a
+ * line without end) is one VerificationError, never a worker out of memory or a read that
+ * runs for hours on every retry.
  */
-export interface ReadBackOptions {
-  signal: AbortSignal;
-  /** Sees each row as stored. */
-  onRow?: (row: ReadBackRow) => void;
-  /**
-   * Receives every row as it is read, as the bytes `toSink` makes of it (default: the stored
-   * line and a newline), e.g. a COPY FROM stream. The checks that need the whole object run
-   * after the sink has taken the last row, so a caller writing to a database must keep that
-   * work uncommitted until this resolves.
-   */
-  sink?: Writable;
-  toSink?: (line: Buffer, row: Record<string, unknown>) => string | Buffer;
+export interface ReadLimits {
+  /** Stored (compressed) bytes. */
+  bytes: number;
+  /** Decompressed bytes. */
+  uncompressedBytes: number;
+  /** Bytes of one line. */
+  maxLineBytes: number;
 }
 
-export async function readBackVerified(
-  s3: S3Client,
-  bucket: string,
-  manifest: ObjectManifest,
-  options: ReadBackOptions,
-): Promise<void> {
-  const { signal, onRow = () => undefined, sink, toSink } = options;
-  const where = `s3://${bucket}/${manifest.object}`;
+/**
+ * Limits for an object no manifest describes yet (one an earlier attempt stored and the
+ * export adopts): far above any batch the archiver writes, far below what would hurt.
+ */
+export const UNKNOWN_OBJECT_LIMITS: ReadLimits = {
+  bytes: 16 * 1024 ** 3,
+  uncompressedBytes: 64 * 1024 ** 3,
+  maxLineBytes: 256 * 1024 ** 2,
+};
+
+export interface StoredObjectFacts {
+  sha256: string;
+  bytes: number;
+  uncompressedBytes: number;
+  maxLineBytes: number;
+  rowCount: number;
+}
+
+export interface ReadObjectOptions {
+  signal: AbortSignal;
+  keyColumn: string;
+  limits: ReadLimits;
+  /** Sees each row as stored, in order. */
+  onRow?: (row: ReadBackRow) => void;
+  /**
+   * Receives each row as the bytes `toSink` makes of it (nothing when it returns undefined),
+   * e.g. a COPY FROM stream. The checks that need the whole object run after the sink has
+   * taken the last row, so a caller writing to a database keeps that work uncommitted until
+   * the read-back resolves.
+   */
+  sink?: Writable;
+  toSink?: (row: ReadBackRow) => string | Buffer | undefined;
+}
+
+/**
+ * Reads a data object as stored, never from the exporter's memory or disk: checks that it
+ * decompresses and that every line is a JSON object holding the key column as text, within
+ * `limits`, and returns what it found. Throws VerificationError naming the object and the
+ * line; a store that does not answer is thrown as it is (retried).
+ */
+export async function readStoredObject(
+  archive: TableArchive,
+  object: string,
+  options: ReadObjectOptions,
+): Promise<StoredObjectFacts> {
+  const { signal, keyColumn, limits, onRow, sink, toSink } = options;
   const fail = (problem: string): never => {
-    throw new VerificationError(`${where}: ${problem}`, { object: manifest.object });
+    throw new VerificationError(`${archive.where(object)}: ${problem}`, { object });
   };
-  let out;
-  try {
-    out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifest.object }), {
-      abortSignal: signal,
-    });
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-      fail('the data object is missing');
-    }
-    throw err;
-  }
-  const body = out.Body as Readable | undefined;
-  if (!body) fail('the store returned no body');
+  const stored = await archive.openData(object, signal);
+  if (stored.length > limits.bytes)
+    fail(`${stored.length} bytes stored, at most ${limits.bytes} expected`);
 
   let rowCount = 0;
-  let firstKey: string | undefined;
-  let lastKey: string | undefined;
-  const keyColumn = manifest.primaryKey.column;
-  const hasher = new HashingPassThrough();
-  const rows = new LineTransform(
+  let maxLineBytes = 0;
+  const hasher = new HashingPassThrough(limits.bytes, (bytes) =>
+    fail(`more than the ${limits.bytes} bytes expected (${bytes} read)`),
+  );
+  const inflated = new ByteCeiling(limits.uncompressedBytes, (bytes) =>
+    fail(`decompresses to more than the ${limits.uncompressedBytes} bytes expected (${bytes})`),
+  );
+  const lines = new LineTransform(
     (line) => {
       rowCount++;
-      let row: unknown;
+      if (line.length > maxLineBytes) maxLineBytes = line.length;
+      let parsed: unknown;
       try {
-        row = JSON.parse(line.toString('utf8'));
+        parsed = JSON.parse(line.toString('utf8'));
       } catch {
         fail(`line ${rowCount} is not valid JSON`);
       }
-      const key = (row as Record<string, unknown> | null)?.[keyColumn];
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        fail(`line ${rowCount} is not a JSON object`);
+      const row = parsed as Record<string, unknown>;
+      const key = row[keyColumn];
       if (typeof key !== 'string') fail(`line ${rowCount} has no "${keyColumn}" value`);
-      firstKey ??= key as string;
-      lastKey = key as string;
-      onRow({ line, key: key as string });
+      const read: ReadBackRow = { line, key: key as string, row };
+      onRow?.(read);
       if (!sink) return undefined;
-      return toSink ? Buffer.from(toSink(line, row as Record<string, unknown>)) : line;
+      const piece = toSink ? toSink(read) : line;
+      return piece === undefined ? undefined : Buffer.from(piece);
     },
-    { terminate: !toSink },
+    {
+      terminate: !toSink,
+      maxLineBytes: limits.maxLineBytes,
+      tooLong: (bytes) =>
+        new VerificationError(
+          `${archive.where(object)}: line ${rowCount + 1} is longer than the ${limits.maxLineBytes} bytes expected (${bytes} so far)`,
+          { object },
+        ),
+    },
   );
   try {
-    if (sink) await pipeline(body as Readable, hasher, createGunzip(), rows, sink, { signal });
-    else await pipeline(body as Readable, hasher, createGunzip(), rows, { signal });
+    const gunzip = createGunzip();
+    if (sink) await pipeline(stored.body, hasher, gunzip, inflated, lines, sink, { signal });
+    else await pipeline(stored.body, hasher, gunzip, inflated, lines, { signal });
   } catch (err) {
     if (err instanceof VerificationError) throw err;
     if ((err as { code?: string }).code?.startsWith('Z_'))
       fail(`does not decompress (${(err as Error).message})`);
     throw err;
   }
-  const sha256 = hasher.digest();
-  if (sha256 !== manifest.sha256)
-    fail(`SHA-256 ${sha256} differs from the manifest's ${manifest.sha256}`);
-  if (hasher.bytes !== manifest.bytes)
-    fail(`${hasher.bytes} bytes, the manifest says ${manifest.bytes}`);
-  if (rowCount !== manifest.rowCount)
-    fail(`${rowCount} rows, the manifest says ${manifest.rowCount}`);
+  return {
+    sha256: hasher.digest(),
+    bytes: hasher.bytes,
+    uncompressedBytes: inflated.bytes,
+    maxLineBytes,
+    rowCount,
+  };
+}
+
+export interface ReadBackOptions {
+  signal: AbortSignal;
+  onRow?: (row: ReadBackRow) => void;
+  sink?: Writable;
+  toSink?: (row: ReadBackRow) => string | Buffer | undefined;
+}
+
+/**
+ * Reads a data object back from the store and checks it against its manifest: SHA-256 and
+ * size of the stored bytes, that it decompresses within the sizes the manifest states, that
+ * every line is a JSON object holding the key column, the row count and the first and last
+ * key. `onRow` sees each row as stored.
+ */
+export async function readBackVerified(
+  archive: TableArchive,
+  manifest: ObjectManifest,
+  options: ReadBackOptions,
+): Promise<void> {
+  const fail = (problem: string): never => {
+    throw new VerificationError(`${archive.where(manifest.object)}: ${problem}`, {
+      object: manifest.object,
+    });
+  };
+  let firstKey: string | undefined;
+  let lastKey: string | undefined;
+  const facts = await readStoredObject(archive, manifest.object, {
+    signal: options.signal,
+    keyColumn: manifest.primaryKey.column,
+    limits: {
+      bytes: manifest.bytes,
+      uncompressedBytes: manifest.uncompressedBytes,
+      maxLineBytes: manifest.maxLineBytes,
+    },
+    onRow: (row) => {
+      firstKey ??= row.key;
+      lastKey = row.key;
+      options.onRow?.(row);
+    },
+    ...(options.sink && { sink: options.sink }),
+    ...(options.toSink && { toSink: options.toSink }),
+  });
+  if (facts.sha256 !== manifest.sha256)
+    fail(`SHA-256 ${facts.sha256} differs from the manifest's ${manifest.sha256}`);
+  if (facts.bytes !== manifest.bytes)
+    fail(`${facts.bytes} bytes, the manifest says ${manifest.bytes}`);
+  if (facts.rowCount !== manifest.rowCount)
+    fail(`${facts.rowCount} rows, the manifest says ${manifest.rowCount}`);
   if (firstKey !== manifest.primaryKey.first || lastKey !== manifest.primaryKey.last) {
     fail(
       `keys ${firstKey}..${lastKey} differ from the manifest's ${manifest.primaryKey.first}..${manifest.primaryKey.last}`,
     );
+  }
+}
+
+/** Passes bytes through, failing once more than `max` have gone by. */
+class ByteCeiling extends Transform {
+  bytes = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly exceeded: (bytes: number) => never,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    try {
+      if (this.bytes > this.max) this.exceeded(this.bytes);
+      done(null, chunk);
+    } catch (err) {
+      done(err as Error);
+    }
   }
 }
 

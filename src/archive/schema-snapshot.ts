@@ -1,31 +1,11 @@
 import { createHash } from 'node:crypto';
-
-export const SCHEMA_SNAPSHOT_FORMAT = 'audit-archiver/schema-snapshot@1';
-
-export interface SnapshotColumn {
-  name: string;
-  /** `format_type()` output: the exact type, with modifiers, PostgreSQL can cast back to. */
-  type: string;
-  nullable: boolean;
-}
+import type { SchemaChange, SchemaSnapshot, SnapshotColumn } from '../store/documents';
+import { SCHEMA_CHANGE_FORMAT } from '../store/documents';
 
 /** What the schema hash covers: everything that decides how archived rows read back. */
 export interface TableShape {
   columns: SnapshotColumn[];
   primaryKey: string[];
-}
-
-export interface SchemaSnapshot extends TableShape {
-  format: typeof SCHEMA_SNAPSHOT_FORMAT;
-  database: string;
-  schema: string;
-  table: string;
-  schemaHash: string;
-  /** The configured columns the archiver uses for this table. */
-  timestampColumn: string;
-  archiveKey: string;
-  capturedAt: string;
-  capturedBy: string;
 }
 
 /**
@@ -38,4 +18,32 @@ export function schemaHash(shape: TableShape): string {
     primaryKey: shape.primaryKey,
   });
   return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** What changed between two snapshots of a table. */
+export function diffSchemas(
+  before: SchemaSnapshot,
+  after: SchemaSnapshot,
+  at: string,
+): SchemaChange {
+  const byName = (cols: SnapshotColumn[]) => new Map(cols.map((c) => [c.name, c]));
+  const old = byName(before.columns);
+  const now = byName(after.columns);
+  const same = (a: SnapshotColumn, b: SnapshotColumn) =>
+    a.type === b.type && a.nullable === b.nullable;
+  return {
+    format: SCHEMA_CHANGE_FORMAT,
+    from: before.schemaHash,
+    to: after.schemaHash,
+    detectedAt: at,
+    added: after.columns.filter((c) => !old.has(c.name)),
+    removed: before.columns.filter((c) => !now.has(c.name)),
+    changed: after.columns
+      .filter((c) => old.has(c.name) && !same(old.get(c.name)!, c))
+      .map((c) => ({ name: c.name, from: old.get(c.name)!, to: c })),
+    primaryKey:
+      before.primaryKey.join(',') === after.primaryKey.join(',')
+        ? null
+        : { from: before.primaryKey, to: after.primaryKey },
+  };
 }

@@ -15,6 +15,13 @@ export interface TableShapeForSql {
 export const FIELD_SEPARATOR = 0x02;
 
 /**
+ * The oldest instant the archive takes. The day layout (year=YYYY) and the day search have no
+ * place for `-infinity` or years BC: such rows stay in the table, counted in each run's result
+ * (rowsSkipped), instead of stopping the table.
+ */
+export const ARCHIVABLE_FROM = '0001-01-01T00:00:00Z';
+
+/**
  * The SQL of one archived table, with every identifier quoted once, here. Values are bind
  * parameters except in COPY, where they are literals from quoteLiteral().
  *
@@ -27,6 +34,8 @@ export class TableSql {
   readonly ts: string;
   readonly pk: string;
   readonly pkType: string;
+  /** The timestamp column's type as format_type() prints it. */
+  readonly tsType: string;
   private readonly tsBase: string;
 
   constructor(private readonly shape: TableShapeForSql) {
@@ -40,6 +49,7 @@ export class TableSql {
     this.pk = quoteIdent(shape.primaryKey);
     // format_type() output is already a valid, quoted type name.
     this.pkType = find(shape.primaryKey).type;
+    this.tsType = find(shape.timestampColumn).type;
     this.tsBase = find(shape.timestampColumn).base_type;
   }
 
@@ -66,12 +76,51 @@ export class TableSql {
     return `json_object(array[${names}]::text[], array[${values}]::text[])::text`;
   }
 
-  /** The UTC day of the oldest eligible row on or after `from` ($2, optional), as YYYY-MM-DD. */
+  /**
+   * Rows of `alias` the archive may take: older than the cutoff (`cutoff`, a parameter or
+   * literal), not before ARCHIVABLE_FROM, and with a key (a unique key may allow NULL; such a
+   * row cannot be named in a deletion manifest, so it stays).
+   */
+  private eligible(alias: string, cutoff: string): string {
+    return `${alias}.${this.ts} < ${this.instant(cutoff)}
+            and ${alias}.${this.ts} >= ${this.instant(quoteLiteral(ARCHIVABLE_FROM))}
+            and ${alias}.${this.pk} is not null`;
+  }
+
+  /** The UTC day of the oldest eligible row ($1 cutoff) on or after `from` ($2, optional), as YYYY-MM-DD. */
   nextDay(): string {
-    return `select min(${this.ts})::date::text as day
-              from ${this.table}
-             where ${this.ts} < ${this.instant('$1')}
-               and ($2::text is null or ${this.ts} >= ${this.instant('$2')})`;
+    return `select min(t.${this.ts})::date::text as day
+              from ${this.table} as t
+             where ${this.eligible('t', '$1')}
+               and ($2::text is null or t.${this.ts} >= ${this.instant('$2')})`;
+  }
+
+  /** Whether an eligible row ($3 cutoff) is in the day [$1, $2) after the key $4 (null: any key). */
+  rowsInDay(): string {
+    return `select exists (
+              select 1 from ${this.table} as t
+               where ${this.eligible('t', '$3')}
+                 and t.${this.ts} >= ${this.instant('$1')}
+                 and t.${this.ts} < ${this.instant('$2')}
+                 and ($4::text is null or t.${this.pk} > $4::text::${this.pkType})
+            ) as found`;
+  }
+
+  /**
+   * Rows older than the cutoff ($1) that the archive leaves where they are: with a NULL key,
+   * or dated before ARCHIVABLE_FROM (-infinity, BC). Both counts come from index probes.
+   */
+  skippedRows(): string {
+    const floor = this.instant(quoteLiteral(ARCHIVABLE_FROM));
+    return `select (select count(*) from ${this.table} as t
+                     where t.${this.pk} is null and t.${this.ts} < ${this.instant('$1')})::int as null_key,
+                   (select count(*) from ${this.table} as t
+                     where t.${this.ts} < ${floor})::int as out_of_range`;
+  }
+
+  /** The epoch microseconds of a timestamp-column value given as text ($1), as the export computes them. */
+  micros(): string {
+    return `select (extract(epoch from $1::text::${this.tsType}) * 1000000)::bigint::text as micros`;
   }
 
   /**
@@ -98,9 +147,9 @@ export class TableSql {
              to_json(t.${this.ts}::text)::text,
              ${this.rowJson('t')}
         from ${this.table} as t
-       where t.${this.ts} >= ${this.instant(quoteLiteral(batch.dayStart))}
+       where ${this.eligible('t', quoteLiteral(batch.cutoff))}
+         and t.${this.ts} >= ${this.instant(quoteLiteral(batch.dayStart))}
          and t.${this.ts} < ${this.instant(quoteLiteral(batch.dayEnd))}
-         and t.${this.ts} < ${this.instant(quoteLiteral(batch.cutoff))}
          ${after}
        order by t.${this.pk}
        limit ${Math.trunc(batch.limit)}
@@ -109,19 +158,24 @@ export class TableSql {
 
   /**
    * Deletes the listed rows ($1 keys as text, $2 fingerprints) whose current content still
-   * has the archived fingerprint; returns how many it deleted.
+   * has the archived fingerprint, and returns the key of each row it deleted.
    */
   deleteListed(): string {
     return `with listed as (
               select k, f from unnest($1::text[], $2::text[]) as m(k, f)
-            ), deleted as (
-              delete from ${this.table} as t
-               using listed
-               where t.${this.pk} = listed.k::${this.pkType}
-                 and md5(${this.rowJson('t')}) = listed.f
-              returning 1
             )
-            select count(*)::int as deleted from deleted`;
+            delete from ${this.table} as t
+             using listed
+             where t.${this.pk} = listed.k::${this.pkType}
+               and md5(${this.rowJson('t')}) = listed.f
+            returning t.${this.pk}::text as key`;
+  }
+
+  /** The key and fingerprint (md5 of its archived line) of each listed key's row ($1) in the table. */
+  fingerprintsOf(): string {
+    return `select t.${this.pk}::text as key, md5(${this.rowJson('t')}) as fingerprint
+              from ${this.table} as t
+             where t.${this.pk} = any($1::text[]::${this.pkType}[])`;
   }
 
   /** How many of the listed keys ($1) are still in the table. */
@@ -133,10 +187,10 @@ export class TableSql {
 
   /** Rows older than the cutoff ($1) per UTC day, for dry runs. */
   eligibleByDay(): string {
-    return `select ${this.ts}::date::text as day, count(*)::bigint::text as rows,
-                   min(${this.ts})::text as first, max(${this.ts})::text as last
-              from ${this.table}
-             where ${this.ts} < ${this.instant('$1')}
+    return `select t.${this.ts}::date::text as day, count(*)::bigint::text as rows,
+                   min(t.${this.ts})::text as first, max(t.${this.ts})::text as last
+              from ${this.table} as t
+             where ${this.eligible('t', '$1')}
              group by 1
              order by 1`;
   }
@@ -145,7 +199,7 @@ export class TableSql {
   sampleRows(): string {
     return `select ${this.rowJson('t')} as line
               from ${this.table} as t
-             where t.${this.ts} < ${this.instant('$1')}
+             where ${this.eligible('t', '$1')}
              limit $2::int`;
   }
 }

@@ -121,13 +121,24 @@ Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --nam
         'restore into this table (schema.table or table) of the same database',
       )
       .option('--drop-missing-columns', 'leave out archived columns the target table does not have')
+      .option(
+        '--all-lines',
+        'restore every archived line, also versions of rows that were never deleted (for a side-by-side investigation)',
+      )
       .option('-n, --dry-run', 'print the plan; write nothing')
+      .option('--list-holds', 'list the holds earlier restores placed on the table')
       .option('--release-holds', 'let the archive take the days earlier restores held again')
+      .option('--hold <id...>', 'with --release-holds: only these holds')
       .addHelpText(
         'after',
         `
-Without --s3-key or --restore-all it lists the table's archive. Each object is restored in
-its own transaction; the plan (objects, column mapping) is printed before any row is written.
+Without --s3-key or --restore-all it lists the table's archive. By default a restore writes
+exactly the row versions the archive deleted (as the deletion receipts list them); rows
+that changed after they were archived, or whose batch was never deleted, stay as they are
+in the table unless --all-lines is given. Each object is restored in its own transaction;
+the plan (objects, rows, column mapping) is printed before any row is written. Restoring
+into the archived table itself takes the table's lock and holds the restored days from
+the archive until --release-holds.
 Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
       ),
   ).action((opts: GlobalOptions & RestoreCommandOptions) =>

@@ -1,18 +1,20 @@
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { WorkflowFailedError } from '@temporalio/client';
-import type { Restore } from '../../workflows';
-import { listKeys } from '../archive/catalog';
-import { holdsPrefix } from '../archive/layout';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { ReleaseHolds, Restore } from '../../workflows';
 import { selectTables } from '../config';
-import { createS3Client } from '../s3/client';
 import { ConfigError } from '../shared/errors';
+import { innermostMessage } from '../shared/failures';
+import { tablePath } from '../shared/names';
 import {
   CONFLICT_STRATEGIES,
+  releaseHoldsWorkflowId,
   restoreWorkflowId,
   type ConflictStrategy,
+  type ReleaseHoldsResult,
   type RestoreInput,
+  type RestorePlan,
   type RestoreResult,
 } from '../shared/restore-types';
+import type { ResolvedTableRef } from '../shared/table-ref';
 import { connectClient } from '../temporal/connection';
 import type { CommandContext } from './context';
 import { formatBytes, formatCount, formatTable } from './format';
@@ -28,8 +30,11 @@ export interface RestoreCommandOptions {
   ignoreWatermark?: boolean;
   targetTable?: string;
   dropMissingColumns?: boolean;
+  allLines?: boolean;
   dryRun?: boolean;
+  listHolds?: boolean;
   releaseHolds?: boolean;
+  hold?: string[];
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -54,12 +59,14 @@ function checkOptions(options: RestoreCommandOptions): void {
     );
   }
   if (options.s3Key?.length && options.restoreAll) bad('give --s3-key or --restore-all, not both');
+  if (options.hold?.length && !options.releaseHolds) bad('--hold goes with --release-holds');
 }
 
 /**
- * Lists a table's archive (key, day, rows, size, restored or not), or restores one object
- * (--s3-key) or many (--restore-all). The plan, with how archived columns map onto the
- * target, is printed before any row is written.
+ * Lists a table's archive (key, day, rows, rows deleted, size, restored or not), or restores
+ * one object (--s3-key) or many (--restore-all), or lists or releases the holds restores
+ * placed on the table. Everything goes through workflows on the worker: the CLI never
+ * writes to the bucket itself. The plan is printed before any row is written.
  */
 export async function restoreCommand(
   ctx: CommandContext,
@@ -69,112 +76,135 @@ export async function restoreCommand(
   const [table] = selectTables(ctx.config, { database: options.database, table: options.table });
   if (!table) throw new ConfigError(`restore: no table ${options.table}`);
   const source = { database: table.database.name, schema: table.schema, table: table.name };
-  if (options.releaseHolds) return releaseHolds(ctx, source);
-
-  const input: RestoreInput = {
-    ...source,
-    ...(options.s3Key?.length && { objects: options.s3Key }),
-    ...(options.startDate && { startDate: options.startDate }),
-    ...(options.endDate && { endDate: options.endDate }),
-    ...(options.targetTable && { targetTable: options.targetTable }),
-    conflict: options.conflictStrategy as ConflictStrategy,
-    ignoreWatermark: options.ignoreWatermark === true,
-    dropMissingColumns: options.dropMissingColumns === true,
-  };
-  const writing = (options.s3Key?.length || options.restoreAll) && !options.dryRun;
   const client = await connectClient(ctx.config.temporal, ctx.env);
   try {
-    const run = (dryRun: boolean, workflowId: string) =>
+    if (options.listHolds || options.releaseHolds)
+      return await holds(ctx, client, source, options).catch((err: unknown) => failed(ctx, err));
+    const input: RestoreInput = {
+      ...source,
+      ...(options.s3Key?.length && { objects: options.s3Key }),
+      ...(options.startDate && { startDate: options.startDate }),
+      ...(options.endDate && { endDate: options.endDate }),
+      ...(options.targetTable && { targetTable: options.targetTable }),
+      conflict: options.conflictStrategy as ConflictStrategy,
+      ignoreWatermark: options.ignoreWatermark === true,
+      dropMissingColumns: options.dropMissingColumns === true,
+      lines: options.allLines ? 'all' : 'deleted',
+    };
+    const run = (args: RestoreInput, workflowId: string) =>
       client.workflow.execute<typeof Restore>('Restore', {
         taskQueue: ctx.config.temporal.task_queue,
         workflowId,
-        args: [{ ...input, dryRun }],
-        staticSummary: `${dryRun ? 'Restore plan' : 'Restore'} of ${source.database} ${source.schema}.${source.table}`,
+        args: [args],
+        staticSummary: `${args.dryRun ? 'Restore plan' : 'Restore'} of ${source.database} ${source.schema}.${source.table}`,
       });
-    const plan = await run(
-      true,
-      `restore-plan/${source.database}/${source.schema}.${source.table}/${new Date().toISOString()}`,
-    ).catch(failed);
-    if (typeof plan === 'number') return plan;
-    const listing = !(options.s3Key?.length || options.restoreAll);
-    if (listing) {
-      ctx.out(
-        formatTable(
-          [
-            'object',
-            'day',
-            'rows',
-            'size',
-            `restored into ${plan.plan.target.schema}.${plan.plan.target.table}`,
-          ],
-          plan.plan.objects.map((o) => [
-            o.object,
-            o.day,
-            formatCount(o.rows),
-            formatBytes(o.bytes),
-            o.restored ? 'yes' : 'no',
-          ]),
-        ),
+    const planOf = async (listAfter?: string): Promise<RestorePlan> => {
+      const result = await run(
+        { ...input, dryRun: true, ...(listAfter && { listAfter }) },
+        `restore-plan/${tablePath(source)}/${new Date().toISOString()}`,
       );
-      ctx.out(
-        `${plan.plan.objects.length} objects; restore one with --s3-key KEY, or all with --restore-all`,
-      );
-      return 0;
-    }
-    for (const line of plan.plan.decision) ctx.out(line);
+      if (result.outcome !== 'dry-run') throw new Error('the restore plan wrote something');
+      return result.plan;
+    };
+    const plan = await planOf();
+    const writing = (options.s3Key?.length || options.restoreAll) && !options.dryRun;
+    if (!(options.s3Key?.length || options.restoreAll)) return await list(ctx, plan, planOf);
+    for (const line of plan.decision) ctx.out(line);
     if (!writing) {
       ctx.out('dry run: nothing was written');
       return 0;
     }
-    if (plan.plan.toRestore.length === 0) {
+    if (plan.toRestore === 0) {
       ctx.out('nothing to restore');
       return 0;
     }
-    const workflowId = restoreWorkflowId(plan.plan.target);
+    const workflowId = restoreWorkflowId(plan.target);
     ctx.out(`restoring: workflow ${workflowId}`);
-    const result = await run(false, workflowId).catch(failed);
-    if (typeof result === 'number') return result;
-    printTotals(ctx, result);
-    return 0;
+    const result = await run(input, workflowId);
+    return printResult(ctx, result);
+  } catch (err) {
+    return failed(ctx, err);
   } finally {
     await client.connection.close();
   }
-
-  function failed(err: unknown): number {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    let cause: unknown = err;
-    while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-    ctx.out(`restore refused: ${cause instanceof Error ? cause.message : String(cause)}`);
-    return 1;
-  }
 }
 
-function printTotals(ctx: CommandContext, result: RestoreResult): void {
-  if (result.outcome !== 'restored') return;
+/** Prints the archive's objects, a page (one plan workflow) at a time. */
+async function list(
+  ctx: CommandContext,
+  first: RestorePlan,
+  planOf: (after?: string) => Promise<RestorePlan>,
+): Promise<number> {
+  const into = `${first.target.schema}.${first.target.table}`;
+  for (let plan = first; ;) {
+    ctx.out(
+      formatTable(
+        ['object', 'day', 'rows', 'deleted', 'size', `restored into ${into}`],
+        plan.page.map((o) => [
+          o.object,
+          o.day,
+          formatCount(o.rows),
+          o.deleted === null ? '-' : formatCount(o.deleted),
+          formatBytes(o.bytes),
+          o.restored ? 'yes' : 'no',
+        ]),
+      ),
+    );
+    if (!plan.more) break;
+    plan = await planOf(plan.page.at(-1)!.object);
+  }
+  ctx.out(
+    `${first.objects} objects; ${first.toRestore} would be restored (${formatCount(first.rows)} rows); restore one with --s3-key KEY, or all with --restore-all`,
+  );
+  return 0;
+}
+
+function printResult(ctx: CommandContext, result: RestoreResult): number {
+  if (result.outcome === 'locked') {
+    ctx.out(
+      `restore refused: the table is locked by ${result.heldBy}; try again once that run ends`,
+    );
+    return 1;
+  }
+  if (result.outcome !== 'restored') return 0;
   ctx.out(
     `restored ${result.objects} objects, ${formatCount(result.rows)} rows: ${formatCount(result.inserted)} inserted, ${formatCount(result.overwritten)} overwritten, ${formatCount(result.skipped)} skipped (key exists), ${formatCount(result.identical)} already there`,
   );
+  return 0;
 }
 
-/** Deletes the table's holds, so the archive takes the held days again. */
-async function releaseHolds(
+/** Lists or releases the table's holds through the ReleaseHolds workflow. */
+async function holds(
   ctx: CommandContext,
-  source: { database: string; schema: string; table: string },
+  client: Client,
+  table: ResolvedTableRef,
+  options: RestoreCommandOptions,
 ): Promise<number> {
-  const s3 = createS3Client(ctx.config.s3);
-  try {
-    const keys = await listKeys(
-      s3,
-      ctx.config.s3.bucket,
-      holdsPrefix({ prefix: ctx.config.s3.prefix, ...source }),
-    );
-    for (const key of keys.keys()) {
-      await s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: key }));
-      ctx.out(`released ${key}`);
-    }
-    if (keys.size === 0) ctx.out('no holds on this table');
+  const dryRun = !options.releaseHolds;
+  const result: ReleaseHoldsResult = await client.workflow.execute<typeof ReleaseHolds>(
+    'ReleaseHolds',
+    {
+      taskQueue: ctx.config.temporal.task_queue,
+      workflowId: `${releaseHoldsWorkflowId(table)}/${new Date().toISOString()}`,
+      args: [{ ...table, dryRun, ...(options.hold?.length && { holds: options.hold }) }],
+      staticSummary: `${dryRun ? 'List' : 'Release'} holds of ${table.database} ${table.schema}.${table.table}`,
+    },
+  );
+  if (result.holds.length === 0) {
+    ctx.out('no holds on this table');
     return 0;
-  } finally {
-    s3.destroy();
   }
+  for (const h of result.holds) {
+    const days = h.days.map((d) => (d.first === d.last ? d.first : `${d.first}..${d.last}`));
+    ctx.out(
+      `${result.released ? 'released' : 'held    '} ${h.id}: ${days.join(', ')} (${h.reason}, ${h.createdAt})`,
+    );
+  }
+  return 0;
+}
+
+function failed(ctx: CommandContext, err: unknown): number {
+  if (!(err instanceof WorkflowFailedError)) throw err;
+  ctx.out(`restore refused: ${innermostMessage(err)}`);
+  return 1;
 }

@@ -270,6 +270,15 @@ const databaseSchema = z.strictObject({
     .describe(
       'lock_timeout of every archiver session: a delete that would wait longer for a row lock gives up and is retried later.',
     ),
+  lock_lease_seconds: z
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(30)
+    .describe(
+      "How soon a table's lock comes free when its holder stops answering (a frozen or vanished worker): the lock session's idle_session_timeout (PostgreSQL 14 and later). The holder speaks every 3 s; keep this well above that.",
+    ),
   tables: z.array(tableSchema).min(1).describe('Audit tables of this database to archive.'),
   throttle: throttleOverrideSchema.optional(),
 });
@@ -455,14 +464,15 @@ export const configSchema = z
       const tables = new Set<string>();
       db.tables.forEach((table, j) => {
         const qualified = `${table.schema}.${table.name}`;
-        if (tables.has(qualified)) {
+        const key = JSON.stringify([table.schema, table.name]);
+        if (tables.has(key)) {
           ctx.addIssue({
             code: 'custom',
             path: ['databases', i, 'tables', j, 'name'],
             message: `table ${qualified} is listed twice in database "${db.name}"`,
           });
         }
-        tables.add(qualified);
+        tables.add(key);
       });
     });
   });

@@ -1,4 +1,4 @@
-import type { SchemaSnapshot } from '../archive/schema-snapshot';
+import type { SchemaSnapshot } from '../store/documents';
 import type { ColumnPlan } from '../shared/restore-types';
 
 export interface TargetColumn {

@@ -1,3 +1,4 @@
+import { tablePath } from './names';
 import type { ResolvedTableRef, TableRef } from './table-ref';
 import type { ThrottleSignalName, ThrottleState } from './throttle';
 
@@ -12,6 +13,12 @@ export interface Cursor {
   afterKey: string | null;
 }
 
+/** An inclusive range of UTC days, YYYY-MM-DD. */
+export interface DayRange {
+  first: string;
+  last: string;
+}
+
 export interface ExportBatchInput {
   table: ResolvedTableRef;
   run: string;
@@ -19,6 +26,8 @@ export interface ExportBatchInput {
   cutoff: string;
   cursor: Cursor;
   schemaHash: string;
+  /** Days held by restores (read under the table lock): the export leaves them alone. */
+  holds: DayRange[];
   /**
    * Rows in this batch when throttling adapts the size (at most the table's batch_size).
    * The object key does not depend on it; a retry passes the same value.
@@ -29,7 +38,6 @@ export interface ExportBatchInput {
 export interface ExportedBatch {
   kind: 'batch';
   object: string;
-  manifest: string;
   day: string;
   rowCount: number;
   bytes: number;
@@ -42,9 +50,9 @@ export interface ExportedBatch {
   /**
    * Whether an eligible row was left after this batch (from `next` on) when it was exported,
    * so that the run can end without resting and exporting once more to find nothing. Rows
-   * backdated later are left to the next run. Absent from results recorded before it existed.
+   * backdated later are left to the next run.
    */
-  more?: boolean;
+  more: boolean;
 }
 
 export type ExportBatchResult = ExportedBatch | { kind: 'done' };
@@ -54,31 +62,21 @@ export interface BatchObjectInput {
   object: string;
 }
 
-export interface VerifyBatchInput extends BatchObjectInput {
-  /**
-   * Also write the deletion manifest from the rows as they are read back, so that one
-   * read-back serves both (workflows patched 'lean-batch-v1'; earlier runs call
-   * writeDeletionManifest after it).
-   */
-  writeDeletionManifest?: boolean;
-}
+export type VerifyBatchInput = BatchObjectInput;
 
 export interface VerifyBatchResult {
   rowCount: number;
   sha256: string;
-  /** The deletion manifest's key, when it was asked for. */
-  deletionManifest?: string;
 }
 
-export interface DeletionManifestResult {
-  deletionManifest: string;
-  rowCount: number;
-}
-
-/** Identifies the session that holds a table's lock; the delete checks it still does. */
+/**
+ * Identifies the session that holds a table's lock (the delete checks it still does), and
+ * the token that alone can tell it to let go.
+ */
 export interface LockHolder {
   pid: number;
   backendStart: string;
+  token: string;
 }
 
 export interface DeleteBatchInput extends BatchObjectInput {
@@ -96,6 +94,11 @@ export interface HoldTableLockInput {
   table: ResolvedTableRef;
   /** How often the held lock's connection is checked and the activity heartbeats. */
   heartbeatMs: number;
+  /**
+   * Who asks, stable for the whole run (its first run id): a lock session left by an
+   * abandoned attempt of the same run is recognised by it and ended, not waited for.
+   */
+  owner: string;
 }
 
 export type HoldTableLockResult =
@@ -150,8 +153,35 @@ export interface ArchiveTableState {
   nextBatch: number;
   totals: ArchiveTotals;
   startedAt: string;
-  /** Throttling's learned baseline and adapted batch size; absent in runs before throttle-v1. */
-  throttle?: ThrottleState;
+  /** Throttling's learned baseline and adapted batch size. */
+  throttle: ThrottleState;
+  /**
+   * A batch exported but not yet verified, deleted and recorded in the watermark, when the
+   * run continued as new while waiting out a fault: the next run finishes it first.
+   */
+  inFlight?: ExportedBatch;
+  /** Rows past the cutoff the run leaves in the table, and why. */
+  skipped: SkippedRows;
+}
+
+/** Rows older than the cutoff that the archive cannot take (they stay in the table). */
+export interface SkippedRows {
+  /** The archive key is NULL (a unique key that allows NULL): no deletion manifest can name them. */
+  nullKey: number;
+  /** Dated -infinity or before year 1 (BC): no day partition holds them. */
+  outOfRange: number;
+}
+
+export interface SurveyTableInput {
+  table: ResolvedTableRef;
+  cutoff: string;
+}
+
+/** What a run reads once it holds the table's lock. */
+export interface TableSurvey {
+  /** The days restores hold, merged: the run leaves them alone. */
+  holds: DayRange[];
+  skipped: SkippedRows;
 }
 
 export interface ArchiveTotals {
@@ -164,14 +194,39 @@ export interface ArchiveTotals {
 }
 
 export type ArchiveTableOutcome =
-  | ({ outcome: 'archived'; run: string; cutoff: string; schemaChanged: boolean } & ArchiveTotals)
+  | ({
+      outcome: 'archived';
+      run: string;
+      cutoff: string;
+      schemaChanged: boolean;
+      skipped: SkippedRows;
+    } & ArchiveTotals)
   | { outcome: 'locked'; heldBy: string }
   | { outcome: 'dry-run'; cutoff: string; estimate: ArchiveEstimate };
+
+/** A step waiting out a fault that a retry can fix: what, since when, and the last error. */
+export interface Waiting {
+  step: string;
+  since: string;
+  /** Rounds of retries so far (each round is a few attempts of the activity). */
+  rounds: number;
+  lastError: string;
+  nextTryAt: string;
+}
 
 export interface ArchiveProgress {
   table: string;
   state:
-    'starting' | 'waiting for lock' | 'archiving' | 'pausing' | 'throttled' | 'done' | 'dry run';
+    | 'starting'
+    | 'waiting for lock'
+    | 'archiving'
+    | 'pausing'
+    | 'throttled'
+    | 'waiting out a fault'
+    | 'done'
+    | 'dry run';
+  /** While a step waits out a fault (a database, store or network outage). */
+  waiting?: Waiting;
   cutoff: string | null;
   currentDay: string | null;
   lastError: string | null;
@@ -195,5 +250,5 @@ export const emptyTotals = (): ArchiveTotals => ({
 
 /** Readable, unique per table: a second start while one runs is refused by Temporal itself. */
 export function archiveTableWorkflowId(ref: ResolvedTableRef, dryRun = false): string {
-  return `${dryRun ? 'archive-dry-run' : 'archive'}/${ref.database}/${ref.schema}.${ref.table}`;
+  return `${dryRun ? 'archive-dry-run' : 'archive'}/${tablePath(ref)}`;
 }

@@ -1,8 +1,8 @@
 /**
  * Every error the archiver raises on purpose. The class name is the contract: Temporal turns
- * a thrown error's class name into the failure type that retry policies match on, so a
- * class is renamed only together with NON_RETRYABLE_ERROR_TYPES (a unit test keeps them in
- * step). Pure code: workflows import this file.
+ * a thrown error's class name into the failure type that retry policies match on, and
+ * NON_RETRYABLE_ERROR_TYPES is derived from the classes' `retryable` flags below. Pure code:
+ * workflows import this file.
  */
 
 export type ErrorContext = Record<string, string | number | boolean | null | undefined>;
@@ -101,18 +101,62 @@ export class RestoreRefusedError extends ArchiverError {
   readonly retryable = false;
 }
 
-/** Failure types that activity retry policies give up on at once. */
-export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
-  'ConfigError',
-  'SecretMissingError',
-  'TableNotConfiguredError',
-  'TableNotFoundError',
-  'TableShapeError',
-  'ObjectConflictError',
-  'SetupError',
-  'VerificationError',
-  'SchemaChangedError',
-  'LockLostError',
-  'DeleteMismatchError',
-  'RestoreRefusedError',
+/**
+ * A document in the bucket (manifest, deletion manifest, receipt, hold, ...) cannot be read
+ * as what its key says it is: truncated, not JSON, or missing a field. No retry can fix it.
+ */
+export class DocumentError extends ArchiverError {
+  readonly code = 'DOCUMENT_INVALID';
+  readonly retryable = false;
+}
+
+/**
+ * The database refused a statement for a reason no retry can fix (wrong password, missing
+ * database or table, no privilege, a value it cannot represent): classified by SQLSTATE in
+ * activities/classify-errors.ts.
+ */
+export class DatabaseRefusedError extends ArchiverError {
+  readonly code = 'DATABASE_REFUSED';
+  readonly retryable = false;
+}
+
+/** The store refused a request for a reason no retry can fix (access denied, no such bucket). */
+export class StoreRefusedError extends ArchiverError {
+  readonly code = 'STORE_REFUSED';
+  readonly retryable = false;
+}
+
+/**
+ * Something the step needs is held by an earlier attempt of the same step that has not ended
+ * yet (an open delete transaction, the run's own lock session): retried until it ends.
+ */
+export class StillBusyError extends ArchiverError {
+  readonly code = 'STILL_BUSY';
+  readonly retryable = true;
+}
+
+type ArchiverErrorClass = new (message: string) => ArchiverError;
+
+const ERROR_CLASSES: readonly ArchiverErrorClass[] = [
+  ConfigError,
+  SecretMissingError,
+  TableNotConfiguredError,
+  TableNotFoundError,
+  TableShapeError,
+  ObjectConflictError,
+  SetupError,
+  VerificationError,
+  SchemaChangedError,
+  LockLostError,
+  DeleteMismatchError,
+  RestoreRefusedError,
+  DocumentError,
+  DatabaseRefusedError,
+  StoreRefusedError,
+  StillBusyError,
 ];
+
+/** Failure types that activity retry policies give up on at once: every class not retryable. */
+export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = ERROR_CLASSES.filter(
+  (C) => !new C('').retryable,
+).map((C) => C.name);

@@ -1,8 +1,19 @@
+import type { DayRange, Waiting } from './archive-types';
+import { tablePath } from './names';
 import type { ResolvedTableRef, TableRef } from './table-ref';
 
 /** What to do with an archived row whose key already exists in the target table. */
 export type ConflictStrategy = 'skip' | 'overwrite' | 'fail';
 export const CONFLICT_STRATEGIES: readonly ConflictStrategy[] = ['skip', 'overwrite', 'fail'];
+
+/**
+ * Which archived lines a restore writes: `deleted` (the default) exactly the row versions
+ * the archive's deletes removed, as their receipts list them; `all` every line of every
+ * object, including versions of rows that were still live when archived (changed since, or
+ * of a batch whose delete never ran): for an investigation side by side, not for undoing.
+ */
+export type RestoreLines = 'deleted' | 'all';
+export const RESTORE_LINES: readonly RestoreLines[] = ['deleted', 'all'];
 
 /** Input of Restore: the archived table (names as in the config) and what to bring back. */
 export interface RestoreInput extends TableRef {
@@ -19,8 +30,12 @@ export interface RestoreInput extends TableRef {
   ignoreWatermark?: boolean;
   /** Leave out archived columns the target no longer has, instead of refusing. */
   dropMissingColumns?: boolean;
+  /** Default `deleted`. */
+  lines?: RestoreLines;
   /** Plan only: say what would be written, write nothing. */
   dryRun?: boolean;
+  /** With dryRun: list the objects after this key (a page of the listing). */
+  listAfter?: string;
 }
 
 export interface RestoreTarget {
@@ -45,32 +60,62 @@ export interface ColumnPlan {
 export interface PlannedObject {
   object: string;
   day: string;
+  /** Lines in the object. */
   rows: number;
+  /** Rows its delete removed (what a default restore writes); null when it was never deleted. */
+  deleted: number | null;
   bytes: number;
-  schemaHash: string;
   /** Already restored into this target (the restore watermark). */
   restored: boolean;
+  /** This restore writes it. */
+  selected: boolean;
 }
+
+/** Objects per page of a restore (and of a plan's listing): bounded payloads whatever the archive. */
+export const RESTORE_PAGE_SIZE = 200;
 
 export interface RestorePlan {
   source: ResolvedTableRef;
   target: RestoreTarget;
-  objects: PlannedObject[];
-  /** The objects this restore writes, in order. */
-  toRestore: string[];
+  lines: RestoreLines;
+  /** Every object of the range, and how many of them this restore writes. */
+  objects: number;
+  toRestore: number;
+  /** Rows this restore writes. */
+  rows: number;
+  /** The UTC days it writes rows of (held from the archive when restoring into the source). */
+  days: DayRange[];
   columnPlans: ColumnPlan[];
   /** The decision in words, printed before any row is written. */
   decision: string[];
+  /** One page of the objects, after `listAfter`, for listings; `more` when others follow. */
+  page: PlannedObject[];
+  more: boolean;
 }
 
-export interface PlanRestoreInput {
+export interface RestoreSelection {
   source: ResolvedTableRef;
   target: RestoreTarget;
   objects?: string[];
   startDate?: string;
   endDate?: string;
   ignoreWatermark: boolean;
+  lines: RestoreLines;
+}
+
+export interface PlanRestoreInput extends RestoreSelection {
   dropMissingColumns: boolean;
+  listAfter?: string;
+}
+
+export interface RestorePageInput extends RestoreSelection {
+  /** The last object of the previous page. */
+  after?: string;
+}
+
+export interface RestorePage {
+  objects: string[];
+  more: boolean;
 }
 
 export interface RestoreObjectInput {
@@ -79,6 +124,38 @@ export interface RestoreObjectInput {
   object: string;
   conflict: ConflictStrategy;
   dropMissingColumns: boolean;
+  lines: RestoreLines;
+}
+
+export interface HoldDaysInput {
+  table: ResolvedTableRef;
+  /** Unique per restore (its first run id): a retry writes the same hold. */
+  id: string;
+  days: DayRange[];
+  reason: string;
+}
+
+export interface ReleaseHoldsInput extends TableRef {
+  /** Holds to release (their ids); default every hold of the table. */
+  holds?: string[];
+  /** Why, recorded with each release. */
+  reason?: string;
+  /** List the holds in force, release nothing. */
+  dryRun?: boolean;
+}
+
+export interface HoldSummary {
+  id: string;
+  reason: string;
+  days: DayRange[];
+  workflowId: string;
+  createdAt: string;
+}
+
+export interface ReleaseHoldsResult {
+  /** The holds in force before (dryRun), or the ones released now. */
+  holds: HoldSummary[];
+  released: boolean;
 }
 
 export interface RestoreObjectResult {
@@ -103,13 +180,15 @@ export interface RestoreTotals {
 
 export type RestoreResult =
   | ({ outcome: 'restored'; plan: RestorePlan } & RestoreTotals)
-  | { outcome: 'dry-run'; plan: RestorePlan };
+  | { outcome: 'dry-run'; plan: RestorePlan }
+  | { outcome: 'locked'; heldBy: string };
 
 export interface RestoreProgress {
-  state: 'planning' | 'restoring' | 'done';
+  state: 'planning' | 'waiting for lock' | 'restoring' | 'waiting out a fault' | 'done';
   plan: RestorePlan | null;
-  current: string | null;
+  current: string[];
   totals: RestoreTotals;
+  waiting?: Waiting;
 }
 
 export const emptyRestoreTotals = (): RestoreTotals => ({
@@ -123,5 +202,10 @@ export const emptyRestoreTotals = (): RestoreTotals => ({
 
 /** `restore/<database>/<schema>.<table>`: one restore into a target at a time. */
 export function restoreWorkflowId(target: RestoreTarget): string {
-  return `restore/${target.database}/${target.schema}.${target.table}`;
+  return `restore/${tablePath(target)}`;
+}
+
+/** `release-holds/<database>/<schema>.<table>`. */
+export function releaseHoldsWorkflowId(table: ResolvedTableRef): string {
+  return `release-holds/${tablePath(table)}`;
 }

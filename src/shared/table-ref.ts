@@ -36,8 +36,3 @@ export function resolveTableRef(input: unknown): ResolvedTableRef {
   };
   return { database: text('database'), schema: text('schema', 'public'), table: text('table') };
 }
-
-/** `database/schema.table`, the readable part of workflow ids. */
-export function tableLabel(ref: ResolvedTableRef): string {
-  return `${ref.database}/${ref.schema}.${ref.table}`;
-}

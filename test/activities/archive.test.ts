@@ -1,25 +1,27 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
+import { loadTableContext } from '../../activities/context';
 import { archiveActivities } from '../../activities/archive';
-import { LOCK_CLASS_ID } from '../../activities/lock';
-import { loadTableContext } from '../../activities/table-context';
-import { deletionManifestKey } from '../../src/archive/layout';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
-import { createS3Client } from '../../src/s3/client';
+import { LOCK_CLASS_ID } from '../../src/postgres/sql/table-lock';
 import type { Cursor, ExportedBatch, LockHolder } from '../../src/shared/archive-types';
-import { quietLogger, runActivity } from '../helpers/activity';
-import { listAll, readBytes } from '../helpers/bucket';
+import { createS3Client } from '../../src/store/client';
+import type { DeletionReceipt, ObjectManifest } from '../../src/store/documents';
+import { deletionManifestKey, deletionReceiptKey, manifestKey } from '../../src/store/layout';
+import { quietLogger, runActivity, storeOf } from '../helpers/activity';
+import { listAll, readBytes, readJsonObject, readRows } from '../helpers/bucket';
 import { testConfig } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
+import { gate, interceptS3 } from '../helpers/s3-faults';
 import { BUCKET, PG } from '../helpers/stack';
 
 // The batch activities one at a time, against real PostgreSQL and MinIO, with the moments
 // between them that a whole run never lets a test reach: a row changing after its export, a
-// lost commit reply, a corrupted object, a lost lock.
+// lost commit reply, two attempts of one export overlapping, a corrupted object, a lost lock.
 describe('archive batch activities (real PostgreSQL and MinIO)', function () {
   this.timeout(60_000);
   let db: TestDatabase;
@@ -43,7 +45,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     config = testConfig({ database: db.name, prefix: `acts-${randomUUID()}/` });
     pools = new PoolRegistry(config.databases, {});
     s3 = createS3Client(config.s3);
-    acts = archiveActivities({ config, env: {}, pools, s3 });
+    acts = archiveActivities({ config, env: {}, pools, store: storeOf(config, s3) });
     // Stands in for the holdTableLock activity: a session holding the table's advisory lock.
     lockSession = new pg.Client({ ...PG, database: db.name });
     await lockSession.connect();
@@ -52,7 +54,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
               (select backend_start::text from pg_stat_activity where pid = pg_backend_pid()) as backend_start`,
       [LOCK_CLASS_ID],
     );
-    holder = { pid: rows[0]!.pid, backendStart: rows[0]!.backend_start };
+    holder = { pid: rows[0]!.pid, backendStart: rows[0]!.backend_start, token: 'test' };
   });
 
   after(async () => {
@@ -62,14 +64,33 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     await db?.drop();
   });
 
-  /** Inserts rows on one old day and exports them as one batch. */
-  async function exportRows(ids: number[]): Promise<ExportedBatch> {
+  afterEach(() => db.query('delete from audit_log'));
+
+  async function insertRows(ids: number[]): Promise<void> {
     await db.query(
       `insert into audit_log select id, timestamptz '2020-01-02 10:00:00+00' + id * interval '1 second', 'v1'
          from unnest($1::int[]) as id`,
       [ids],
     );
+  }
+
+  /** Inserts rows on one old day and exports them as one batch. */
+  async function exportRows(ids: number[]): Promise<ExportedBatch> {
+    await insertRows(ids);
     return exportNext();
+  }
+
+  function exportInput(batch: number, cursor: Cursor, schemaHash: string, batchSize?: number) {
+    return {
+      table,
+      run: 'test',
+      batch,
+      cutoff,
+      cursor,
+      schemaHash,
+      holds: [],
+      ...(batchSize !== undefined && { batchSize }),
+    };
   }
 
   /**
@@ -80,15 +101,12 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     cursor: Cursor = { day: null, afterKey: null },
     batchSize?: number,
   ): Promise<ExportedBatch> {
-    const result = await runActivity(env, acts, 'exportBatch', {
-      table,
-      run: 'test',
-      batch: ++batchNo,
-      cutoff,
-      cursor,
-      schemaHash: await currentSchemaHash(),
-      ...(batchSize !== undefined && { batchSize }),
-    });
+    const result = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(++batchNo, cursor, await currentSchemaHash(), batchSize),
+    );
     assert.equal(result.kind, 'batch');
     return result;
   }
@@ -96,7 +114,8 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
   async function currentSchemaHash(): Promise<string> {
     const client = await pools.get(db.name).connect();
     try {
-      return (await loadTableContext({ config, env: {}, pools, s3 }, table, client)).schemaHash;
+      const deps = { config, env: {}, pools, store: storeOf(config, s3) };
+      return (await loadTableContext(deps, table, client)).schemaHash;
     } finally {
       client.release();
     }
@@ -108,75 +127,204 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     );
   }
 
-  it('deletes only the rows whose content is still the archived version', async () => {
+  const verify = (object: string) => runActivity(env, acts, 'verifyBatch', { table, object });
+  const remove = (object: string, lock = holder) =>
+    runActivity(env, acts, 'deleteBatch', { table, object, lock });
+
+  it('deletes only the rows whose content is still the archived version, and records their keys', async () => {
     const batch = await exportRows([1, 2, 3, 4]);
     await db.query(`update audit_log set note = 'changed after export' where id = 3`);
-    const verified = await runActivity(env, acts, 'verifyBatch', {
-      table,
-      object: batch.object,
-      writeDeletionManifest: true,
-    });
-    assert.equal(verified.deletionManifest, deletionManifestKey(batch.object));
-    const result = await runActivity(env, acts, 'deleteBatch', {
-      table,
-      object: batch.object,
-      lock: holder,
-    });
+    await verify(batch.object);
+    const result = await remove(batch.object);
     assert.deepEqual(result, { listed: 4, deleted: 3, changed: 1, alreadyGone: 0 });
     assert.deepEqual(await ids(), [3]);
+    const receipt = await readJsonObject<DeletionReceipt>(s3, deletionReceiptKey(batch.object));
+    assert.deepEqual([...receipt.deletedKeys].sort(), ['1', '2', '4']);
 
-    // The changed row is archived (in its new version) by the next batch, then deleted; this
-    // time through the separate deletion-manifest activity that runs from before
-    // 'lean-batch-v1' still call.
+    // The changed row is archived (in its new version) by the next batch, then deleted.
     const again = await exportNext();
     assert.equal(again.rowCount, 1);
-    await runActivity(env, acts, 'writeDeletionManifest', { table, object: again.object });
-    assert.equal(
-      (await runActivity(env, acts, 'deleteBatch', { table, object: again.object, lock: holder }))
-        .deleted,
-      1,
-    );
+    await verify(again.object);
+    assert.equal((await remove(again.object)).deleted, 1);
     assert.deepEqual(await ids(), []);
   });
 
   it('deletes nothing else when retried after a commit whose reply was lost', async () => {
     const batch = await exportRows([10, 11]);
-    await runActivity(env, acts, 'writeDeletionManifest', { table, object: batch.object });
-    const first = await runActivity(env, acts, 'deleteBatch', {
-      table,
-      object: batch.object,
-      lock: holder,
-    });
+    await verify(batch.object);
+    const first = await remove(batch.object);
     // Same keys back in the table (e.g. restored by someone): a retry must not touch them.
     await db.query(`insert into audit_log values (10, now(), 'restored')`);
-    const retry = await runActivity(env, acts, 'deleteBatch', {
-      table,
-      object: batch.object,
-      lock: holder,
-    });
-    assert.deepEqual(retry, first);
+    assert.deepEqual(await remove(batch.object), first);
     assert.deepEqual(await ids(), [10]);
-    await db.query('delete from audit_log');
+  });
+
+  it('records what a delete removed even when the worker died between its commit and its receipt', async () => {
+    const batch = await exportRows([12, 13, 14]);
+    await verify(batch.object);
+    // The first attempt commits, then cannot write its receipt (the worker "dies" there).
+    const dying = createS3Client(config.s3);
+    interceptS3(dying, (command, input) =>
+      command === 'PutObjectCommand' && input.Key === deletionReceiptKey(batch.object)
+        ? { fail: new Error('worker died before the receipt') }
+        : undefined,
+    );
+    const dyingActs = archiveActivities({ config, env: {}, pools, store: storeOf(config, dying) });
+    await assert.rejects(
+      runActivity(env, dyingActs, 'deleteBatch', { table, object: batch.object, lock: holder }),
+      /worker died before the receipt/,
+    );
+    dying.destroy();
+    assert.deepEqual(await ids(), [], 'the first attempt committed');
+    // The retry finds the rows gone, learns from PostgreSQL that the earlier transaction
+    // committed, and records what that transaction deleted: nothing is counted as lost.
+    const retry = await remove(batch.object);
+    assert.deepEqual(retry, { listed: 3, deleted: 3, changed: 0, alreadyGone: 0 });
+    const receipt = await readJsonObject<DeletionReceipt>(s3, deletionReceiptKey(batch.object));
+    assert.deepEqual([...receipt.deletedKeys].sort(), ['12', '13', '14']);
+  });
+
+  it('does not fail a correct batch when the application deletes one of its rows during the delete', async () => {
+    const batch = await exportRows([15, 16, 17]);
+    await verify(batch.object);
+    // The application deletes row 16 in a transaction that is still open when ours starts.
+    const app = new pg.Client({ ...PG, database: db.name });
+    await app.connect();
+    try {
+      await app.query('begin');
+      await app.query('delete from audit_log where id = 16');
+      const ours = remove(batch.object);
+      // Once our DELETE waits for the application's row lock, the application commits.
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await app.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and application_name = 'audit-archiver'
+              and wait_event_type = 'Lock'`,
+        );
+        if (rows[0]!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await app.query('commit');
+      assert.deepEqual(await ours, { listed: 3, deleted: 2, changed: 0, alreadyGone: 1 });
+    } finally {
+      await app.end();
+    }
+    assert.deepEqual(await ids(), []);
   });
 
   it('is idempotent on export: a retried batch returns its first attempt, same object', async () => {
     const batch = await exportRows([20, 21, 22]);
     const before = await readBytes(s3, batch.object);
-    const retry = await runActivity(env, acts, 'exportBatch', {
-      table,
-      run: 'test',
-      batch: batchNo,
-      cutoff,
-      cursor: { day: null, afterKey: null },
-      schemaHash: await currentSchemaHash(),
-    });
+    const retry = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(batchNo, { day: null, afterKey: null }, await currentSchemaHash()),
+    );
     assert.deepEqual(retry, batch);
     assert.deepEqual(await readBytes(s3, batch.object), before);
-    await db.query('delete from audit_log');
+  });
+
+  it('never deletes or replaces an object a newer attempt of the same export stored, verified and deleted', async () => {
+    await insertRows([50, 51, 52, 53]);
+    const schemaHash = await currentSchemaHash();
+    const input = exportInput(++batchNo, { day: null, afterKey: null }, schemaHash);
+    // Attempt 1 stalls inside its first write to the store (a lost reply, a frozen worker)...
+    const held = gate();
+    const reached = gate();
+    const stalled = createS3Client(config.s3);
+    let first = true;
+    interceptS3(stalled, (command) => {
+      const write = ['PutObjectCommand', 'DeleteObjectCommand', 'CreateMultipartUploadCommand'];
+      if (!first || !write.includes(command)) return undefined;
+      first = false;
+      reached.open();
+      return { wait: held.promise };
+    });
+    const lateActs = archiveActivities({ config, env: {}, pools, store: storeOf(config, stalled) });
+    const late = runActivity(
+      new MockActivityEnvironment({}, { logger: quietLogger }),
+      lateActs,
+      'exportBatch',
+      input,
+    );
+    await reached.promise;
+    // ...while attempt 2 exports, verifies and deletes the batch.
+    const newer = await runActivity(env, acts, 'exportBatch', input);
+    assert.equal(newer.kind, 'batch');
+    await verify(newer.object);
+    await remove(newer.object);
+    assert.deepEqual(await ids(), []);
+    // Attempt 1 wakes up and goes on.
+    held.open();
+    const lateResult = await late.catch((err: unknown) => err);
+    stalled.destroy();
+    if (!(lateResult instanceof Error)) assert.deepEqual(lateResult, newer);
+
+    // Every row is in the table or in an object whose SHA-256 matches its manifest.
+    const archived = new Set<string>();
+    for (const { key } of await listAll(s3, config.s3.prefix)) {
+      if (!key.endsWith('.jsonl.gz')) continue;
+      const manifest = await readJsonObject<ObjectManifest>(s3, manifestKey(key));
+      const sha = createHash('sha256')
+        .update(await readBytes(s3, key))
+        .digest('hex');
+      if (sha !== manifest.sha256) continue;
+      for (const row of await readRows(s3, key)) archived.add(row.id!);
+    }
+    const live = new Set((await ids()).map(String));
+    const lost = ['50', '51', '52', '53'].filter((id) => !archived.has(id) && !live.has(id));
+    assert.deepEqual(lost, []);
+  });
+
+  it('adopts an object an earlier attempt stored without a manifest, describing it from a read-back', async () => {
+    const batch = await exportRows([60, 61]);
+    const stored = await readBytes(s3, batch.object);
+    const manifest = await readJsonObject<ObjectManifest>(s3, manifestKey(batch.object));
+    // As if the earlier attempt died between its upload and its manifest.
+    const store = storeOf(config, s3);
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: manifestKey(batch.object) }));
+    await db.query(`update audit_log set note = 'changed since' where id = 60`);
+    const retry = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(batchNo, { day: null, afterKey: null }, await currentSchemaHash()),
+    );
+    assert.equal(retry.kind === 'batch' && retry.object, batch.object);
+    assert.deepEqual(await readBytes(s3, batch.object), stored, 'the stored object is kept');
+    const adopted = await store.table(table).requireManifest(batch.object);
+    assert.equal(adopted.adopted, true);
+    assert.equal(adopted.sha256, manifest.sha256);
+    assert.equal(adopted.rowCount, 2);
+    assert.deepEqual(adopted.timestamp, manifest.timestamp);
+  });
+
+  it('archives every row of a day when the batch size changed between two attempts of a batch', async () => {
+    await insertRows([70, 71, 72, 73, 74]);
+    const schemaHash = await currentSchemaHash();
+    // An earlier attempt exported 2 rows; its retry runs with a batch size of 4.
+    const n = ++batchNo;
+    await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(n, { day: null, afterKey: null }, schemaHash, 2),
+    );
+    const retried = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(n, { day: null, afterKey: null }, schemaHash, 4),
+    );
+    assert.equal(retried.kind === 'batch' && retried.rowCount, 2);
+    assert.equal(retried.kind === 'batch' && retried.more, true);
+    const rest = await exportNext(retried.kind === 'batch' ? retried.next : undefined, 4);
+    assert.deepEqual([rest.firstKey, rest.lastKey, rest.rowCount], ['72', '74', 3]);
   });
 
   it('says whether an eligible row is left after the batch, on its day or a later one', async () => {
-    await db.query('delete from audit_log');
     await db.query(
       `insert into audit_log values (30, '2020-01-02 10:00+00', 'v1'), (31, '2020-01-02 11:00+00', 'v1'),
                                     (32, '2020-01-05 10:00+00', 'v1')`,
@@ -192,7 +340,6 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
         ['32', false],
       ],
     );
-    await db.query('delete from audit_log');
   });
 
   it('refuses a corrupted object: one flipped byte fails verification and deletes nothing', async () => {
@@ -200,46 +347,30 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     const bytes = await readBytes(s3, batch.object);
     bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: batch.object, Body: bytes }));
-    await assert.rejects(runActivity(env, acts, 'verifyBatch', { table, object: batch.object }), {
-      name: 'VerificationError',
-    });
-    await assert.rejects(
-      runActivity(env, acts, 'writeDeletionManifest', { table, object: batch.object }),
-      {
-        name: 'VerificationError',
-      },
-    );
-    await assert.rejects(
-      runActivity(env, acts, 'verifyBatch', {
-        table,
-        object: batch.object,
-        writeDeletionManifest: true,
-      }),
-      { name: 'VerificationError' },
-    );
+    await assert.rejects(verify(batch.object), { name: 'VerificationError' });
     const written = await listAll(s3, deletionManifestKey(batch.object));
     assert.deepEqual(written, [], 'no deletion manifest for an object that failed verification');
-    await assert.rejects(
-      runActivity(env, acts, 'deleteBatch', { table, object: batch.object, lock: holder }),
-      {
-        name: 'VerificationError',
-      },
-    );
+    await assert.rejects(remove(batch.object), { name: 'VerificationError' });
     assert.deepEqual(await ids(), [30, 31, 32]);
-    await db.query('delete from audit_log');
+  });
+
+  it('fails at once, naming the key, on a truncated manifest', async () => {
+    const batch = await exportRows([35, 36]);
+    const key = manifestKey(batch.object);
+    const text = (await readBytes(s3, key)).toString('utf8');
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: text.slice(0, 40) }));
+    await assert.rejects(verify(batch.object), (err: Error) => {
+      assert.equal(err.name, 'DocumentError');
+      assert.ok(err.message.includes(key), err.message);
+      return true;
+    });
   });
 
   it('deletes nothing without the table lock', async () => {
     const batch = await exportRows([40, 41]);
-    await runActivity(env, acts, 'writeDeletionManifest', { table, object: batch.object });
-    const stranger = { pid: holder.pid + 1_000_000, backendStart: holder.backendStart };
-    await assert.rejects(
-      runActivity(env, acts, 'deleteBatch', { table, object: batch.object, lock: stranger }),
-      {
-        name: 'LockLostError',
-      },
-    );
+    await verify(batch.object);
+    const stranger = { ...holder, pid: holder.pid + 1_000_000 };
+    await assert.rejects(remove(batch.object, stranger), { name: 'LockLostError' });
     assert.deepEqual(await ids(), [40, 41]);
-    await db.query('delete from audit_log');
   });
 });

@@ -3,12 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { schemaActivities } from '../../activities/schema';
-import { schemaHash, type SchemaSnapshot } from '../../src/archive/schema-snapshot';
+import { schemaHash } from '../../src/archive/schema-snapshot';
+import type { SchemaSnapshot } from '../../src/store/documents';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
-import { createS3Client } from '../../src/s3/client';
-import { getText } from '../../src/s3/objects';
-import { quietLogger, runActivity } from '../helpers/activity';
+import { createS3Client } from '../../src/store/client';
+import { getText } from '../helpers/bucket';
+import { quietLogger, runActivity, storeOf } from '../helpers/activity';
 import { testConfig } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
 import { BUCKET } from '../helpers/stack';
@@ -50,7 +51,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
     });
     pools = new PoolRegistry(config.databases, {});
     s3 = createS3Client(config.s3);
-    activities = schemaActivities({ config, env: {}, pools, s3 });
+    activities = schemaActivities({ config, env: {}, pools, store: storeOf(config, s3) });
   });
 
   after(async () => {
@@ -69,7 +70,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
       `${prefix}${db.name}/public.audit_log/_schema/${result.schemaHash}.json`,
     );
     assert.equal(result.created, true);
-    const stored = JSON.parse((await getText(s3, BUCKET, result.key))!) as SchemaSnapshot;
+    const stored = JSON.parse((await getText(s3, result.key))!) as SchemaSnapshot;
     assert.deepEqual(
       stored.columns.map((c) => `${c.name} ${c.type}${c.nullable ? '' : ' not null'}`),
       [
@@ -87,11 +88,11 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
 
   it('is idempotent: a second run finds its own snapshot and leaves it as it was', async () => {
     const first = await run('audit_log');
-    const before = await getText(s3, BUCKET, first.key);
+    const before = await getText(s3, first.key);
     const second = await run('audit_log');
     assert.equal(second.created, false);
     assert.equal(second.key, first.key);
-    assert.equal(await getText(s3, BUCKET, first.key), before);
+    assert.equal(await getText(s3, first.key), before);
   });
 
   it('gives a new snapshot when the schema changes', async () => {
@@ -108,7 +109,7 @@ describe('snapshotSchema activity (real PostgreSQL and MinIO)', () => {
       new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: '{"schemaHash":"other"}' }),
     );
     await assert.rejects(run('Odd "Name" Table'), { name: 'ObjectConflictError' });
-    assert.equal(await getText(s3, BUCKET, key), '{"schemaHash":"other"}');
+    assert.equal(await getText(s3, key), '{"schemaHash":"other"}');
   });
 
   it('quotes hostile identifiers in SQL and percent-encodes them in keys', async () => {

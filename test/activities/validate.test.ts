@@ -5,14 +5,19 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { archiveActivities } from '../../activities/archive';
 import { schemaActivities } from '../../activities/schema';
 import { validateActivities } from '../../activities/validate';
-import { deletionManifestKey, deletionReceiptKey, manifestKey } from '../../src/archive/layout';
-import type { DeletionManifest, ObjectManifest } from '../../src/archive/manifests';
+import { deletionManifestKey, deletionReceiptKey, manifestKey } from '../../src/store/layout';
+import {
+  DELETION_RECEIPT_FORMAT,
+  type DeletionManifest,
+  type DeletionReceipt,
+  type ObjectManifest,
+} from '../../src/store/documents';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import { TableNotConfiguredError } from '../../src/shared/errors';
 import type { ValidateTableInput, ValidateTableResult } from '../../src/shared/validate-types';
-import { quietLogger, runActivity } from '../helpers/activity';
+import { quietLogger, runActivity, storeOf } from '../helpers/activity';
 import { readBytes, readJsonObject } from '../helpers/bucket';
 import { testConfig } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
@@ -56,7 +61,7 @@ describe('validateTable activity (real PostgreSQL and MinIO)', function () {
     });
     pools = new PoolRegistry(config.databases, {});
     s3 = createS3Client(config.s3);
-    const deps = { config, env: {}, pools, s3 };
+    const deps = { config, env: {}, pools, store: storeOf(config, s3) };
     archive = archiveActivities(deps);
     acts = validateActivities(deps);
     const snapshot = await runActivity(env, schemaActivities(deps), 'snapshotSchema', table);
@@ -82,10 +87,10 @@ describe('validateTable activity (real PostgreSQL and MinIO)', function () {
         cutoff: new Date().toISOString(),
         cursor,
         schemaHash,
+        holds: [],
       });
       if (result.kind === 'done') return out;
       await runActivity(env, archive, 'verifyBatch', { table, object: result.object });
-      await runActivity(env, archive, 'writeDeletionManifest', { table, object: result.object });
       out.push(result.object);
       cursor = result.next;
     }
@@ -193,13 +198,26 @@ describe('validateTable activity (real PostgreSQL and MinIO)', function () {
       [deletionManifestKey(object), deletionReceiptKey(object)],
       async () => {
         await remove(deletionManifestKey(object));
-        await put(deletionReceiptKey(object), '{}');
+        // A receipt that says rows 7 and 8 were deleted; they were not.
+        const receipt: DeletionReceipt = {
+          format: DELETION_RECEIPT_FORMAT,
+          object,
+          listed: 2,
+          deleted: 2,
+          changed: 0,
+          alreadyGone: 0,
+          deletedKeys: ['7', '8'],
+          txid: '1',
+          workflowId: 'test',
+          deletedAt: new Date().toISOString(),
+        };
+        await put(deletionReceiptKey(object), JSON.stringify(receipt));
       },
       async () => {
         const result = await validate();
         const stillThere = (id: number) => ({
           key: object,
-          problem: `row id = ${id} is still in the source table, identical, though the deletion receipt says its batch was deleted`,
+          problem: `row id = ${id} is still in the source table, identical, though the deletion receipt says it was deleted`,
         });
         assert.deepEqual(result.problems, [
           {
@@ -260,7 +278,7 @@ describe('validateTable activity (real PostgreSQL and MinIO)', function () {
       async () => {
         const result = await validate();
         assert.deepEqual(result.problems, [
-          { key: first, problem: 'is not valid JSON' },
+          { key: first, problem: 'is not valid JSON (truncated or damaged?)' },
           { key: second, problem: `describes another object, ${objects[0]}` },
           { key: third, problem: 'is not a JSON object' },
         ]);

@@ -1,3 +1,7 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../../src/config';
+import { ArchiveStore } from '../../src/store/archive-store';
+import { Bucket } from '../../src/store/bucket';
 import type { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 
@@ -19,3 +23,12 @@ export function runActivity<T extends Record<K, AsyncFunction>, K extends keyof 
 
 /** Activity failures are the point of many tests; only errors of the test itself are printed. */
 export const quietLogger = new DefaultLogger('ERROR');
+
+/** The archive store of a test config, on the test's own S3 client. */
+export function storeOf(config: Config, s3: S3Client): ArchiveStore {
+  return new ArchiveStore(
+    new Bucket(s3, config.s3.bucket),
+    config.s3.prefix,
+    config.s3.storage_class,
+  );
+}

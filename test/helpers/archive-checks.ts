@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { LOCK_CLASS_ID } from '../../activities/lock';
-import type { DeletionReceipt } from '../../src/archive/manifests';
+import { LOCK_CLASS_ID } from '../../src/postgres/sql/table-lock';
+import type { DeletionReceipt } from '../../src/store/documents';
 import { listAll, readJsonObject, readRows } from './bucket';
 import type { TestDatabase } from './database';
 

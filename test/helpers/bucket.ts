@@ -42,3 +42,13 @@ export async function readRows(
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, string | null>);
 }
+
+/** An object's body as text, or undefined when the key does not exist. */
+export async function getText(s3: S3Client, key: string): Promise<string | undefined> {
+  try {
+    return (await readBytes(s3, key)).toString('utf8');
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}

@@ -9,7 +9,8 @@ import {
 import { createActivities } from '../../activities';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
+import { storeOf } from './activity';
 import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from './stack';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -47,7 +48,7 @@ export async function startTestWorker(
     namespace: TEMPORAL_NAMESPACE,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ config, env: {}, pools, s3 }),
+    activities: createActivities({ config, env: {}, pools, store: storeOf(config, s3) }),
   });
   const running = worker.run();
   return {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ConfigInput } from '../../src/config/schema';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import { listAll } from '../helpers/bucket';
 import { runCli } from '../helpers/cli';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
@@ -37,7 +37,12 @@ describe('CLI: archive runs over several databases (real stack)', function () {
       for (const table of TABLES) await createAuditTable(db, { table, rows: 300 });
     }
     config = testConfigInput({ database: dbs[0]!.name, prefix, taskQueue: uniqueTaskQueue() });
-    config.defaults = { retention_days: 7, batch_size: 100, pause_between_batches_ms: 0 };
+    config.defaults = {
+      retention_days: 7,
+      batch_size: 100,
+      pause_between_batches_ms: 0,
+      throttle: { nice_ratio: 0 },
+    };
     config.archive = {
       max_parallel_tables: 4,
       max_parallel_databases: 2,

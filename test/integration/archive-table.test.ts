@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ObjectManifest, Watermark } from '../../src/archive/manifests';
+import type { ObjectManifest, Watermark } from '../../src/store/documents';
 import type { Config } from '../../src/config';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import { archiveTableWorkflowId, type ArchiveTableOutcome } from '../../src/shared/archive-types';
 import type { ArchiveTable } from '../../workflows';
 import { listAll, readJsonObject, readRows } from '../helpers/bucket';

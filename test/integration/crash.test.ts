@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import { archiveTableWorkflowId } from '../../src/shared/archive-types';
 import { LOCK_GRANTED_SIGNAL } from '../../src/shared/run-types';
 import type { ArchiveTable } from '../../workflows';

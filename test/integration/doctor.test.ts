@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { ConfigInput } from '../../src/config/schema';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import { runCli } from '../helpers/cli';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
@@ -39,7 +39,7 @@ describe('CLI: doctor (real services)', function () {
       /^ok {4}table .* public\.audit_log timestamp_column: created_at \(timestamp with time zone\)$/,
       /^ok {4}table .* public\.audit_log primary_key: id \(unique, indexed\)$/,
       /^ok {4}table .* public\.audit_log privileges: SELECT and DELETE granted$/,
-      /^ok {4}bucket s3:\/\/audit-archive\/doctor-.*: reachable; wrote, read back and removed a probe object$/,
+      /^ok {4}bucket s3:\/\/audit-archive\/doctor-.*: reachable; wrote and read back a probe object, and the store refused to overwrite it \(single and multipart\)$/,
       /^ok {4}temporal .* namespace default: server and namespace answer$/,
       /^ok {4}temporal search attributes: /,
     ]) {

@@ -11,11 +11,11 @@ import { createActivities } from '../../activities';
 import { TEST_SIGNALS_ENV, throttleActivities } from '../../activities/throttle';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import type { ArchiveProgress, ArchiveTableOutcome } from '../../src/shared/archive-types';
 import type { ThrottleSignalName, ThrottleSignals } from '../../src/shared/throttle';
 import type { ArchiveTable } from '../../workflows';
-import { quietLogger, runActivity } from '../helpers/activity';
+import { quietLogger, runActivity, storeOf } from '../helpers/activity';
 import { testConfig } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
 import { PG, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
@@ -163,7 +163,7 @@ describe('adaptive throttling (real stack)', function () {
         config,
         env: { [TEST_SIGNALS_ENV]: hookFile },
         pools,
-        s3: createS3Client(config.s3),
+        store: storeOf(config, createS3Client(config.s3)),
       }),
     });
     running = worker.run();
@@ -239,7 +239,12 @@ describe('adaptive throttling (real stack)', function () {
     const ref = () => ({ database: names.signals, schema: 'public', table: 't_vacuum' });
 
     before(() => {
-      acts = throttleActivities({ config, env: {}, pools, s3: createS3Client(config.s3) });
+      acts = throttleActivities({
+        config,
+        env: {},
+        pools,
+        store: storeOf(config, createS3Client(config.s3)),
+      });
     });
 
     it('reads a quiet server as quiet, with the database limits after its overrides', async () => {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { dayOfKey, manifestKey, restoreReceiptKey, tablePrefix } from '../../src/archive/layout';
+import { dayOfKey, manifestKey, restoreReceiptKey, tablePrefix } from '../../src/store/layout';
 import type { ConfigInput } from '../../src/config/schema';
-import { createS3Client } from '../../src/s3/client';
+import { createS3Client } from '../../src/store/client';
 import { archiveTableWorkflowId } from '../../src/shared/archive-types';
 import {
   ArchiveDatabase,
@@ -248,7 +248,7 @@ describe('CLI: validate an archive (real stack)', function () {
         const { code, stdout, stderr } = await validate('--sample-size', '1000');
         assert.equal(code, 1, stderr + stdout);
         assert.deepEqual(problemLines(stdout), [
-          `${object}: row id = ${id} is still in the source table, identical, though the deletion receipt says its batch was deleted`,
+          `${object}: row id = ${id} is still in the source table, identical, though the deletion receipt says it was deleted`,
         ]);
       } finally {
         await db.query('delete from audit_log where id = $1::bigint', [id]);

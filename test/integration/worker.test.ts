@@ -3,14 +3,14 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { SchemaSnapshot } from '../../src/archive/schema-snapshot';
-import { createS3Client } from '../../src/s3/client';
-import { getText } from '../../src/s3/objects';
+import type { SchemaSnapshot } from '../../src/store/documents';
+import { createS3Client } from '../../src/store/client';
+import { getText } from '../helpers/bucket';
+import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, temporalCliPath } from '../helpers/stack';
 import { runCli, spawnCli } from '../helpers/cli';
 import { freePort } from '../helpers/worker-process';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
-import { BUCKET, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, temporalCliPath } from '../helpers/stack';
 
 async function waitFor<T>(
   what: string,
@@ -98,7 +98,7 @@ describe('worker process and SnapshotSchema through the real stack', function ()
       new RegExp(`^${prefix}${db.name}/ops\\.Login Events/_schema/[0-9a-f]{64}\\.json$`),
     );
     for (const key of keys) {
-      const snapshot = JSON.parse((await getText(s3, BUCKET, key))!) as SchemaSnapshot;
+      const snapshot = JSON.parse((await getText(s3, key))!) as SchemaSnapshot;
       assert.equal(snapshot.database, db.name);
       assert.deepEqual(snapshot.primaryKey, ['id']);
     }
@@ -136,8 +136,18 @@ describe('worker process and SnapshotSchema through the real stack', function ()
     );
     const { result } = JSON.parse(stdout) as { result: { key: string; columnCount: number } };
     assert.equal(result.columnCount, 5);
-    const stored = JSON.parse((await getText(s3, BUCKET, result.key))!) as SchemaSnapshot;
+    const stored = JSON.parse((await getText(s3, result.key))!) as SchemaSnapshot;
     assert.equal(stored.table, 'audit_log');
+  });
+
+  it('exits at once with a clear error when its HTTP port is taken by another worker', async () => {
+    // The running worker holds the port this config names.
+    const second = await runCli(['worker', '--config', configFile], {}, 30_000);
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(
+      second.stderr,
+      /^error: worker\.http_address 127\.0\.0\.1:\d+: address already in use/m,
+    );
   });
 
   it('stops gracefully on SIGTERM, exit code 0', async () => {

@@ -1,7 +1,58 @@
 import assert from 'node:assert/strict';
-import { keySegment, schemaSnapshotKey, tablePrefix } from '../../src/archive/layout';
+import { archiveTableWorkflowId } from '../../src/shared/archive-types';
+import { nameSegment, namesOfTablePath, tablePath } from '../../src/shared/names';
+import { restoreWorkflowId } from '../../src/shared/restore-types';
+import {
+  dataKeyOfSidecar,
+  dataObjectKey,
+  dayOfKey,
+  deleteIntentKey,
+  deletionManifestKey,
+  deletionReceiptKey,
+  manifestKey,
+  schemaSnapshotKey,
+  tablePrefix,
+} from '../../src/store/layout';
 import { schemaHash } from '../../src/archive/schema-snapshot';
 import { quoteIdent, qualifiedName } from '../../src/postgres/identifiers';
+
+/**
+ * Names PostgreSQL allows that a careless layout would confuse: dots (the schema.table
+ * separator), slashes, the escape character, quotes, spaces, control characters, unicode,
+ * case, and the longest names.
+ */
+const TRICKY_NAMES = [
+  'a',
+  'a.b',
+  'b.c',
+  'a.b.c',
+  '.',
+  '..',
+  'a/b',
+  '/',
+  '%',
+  '%2E',
+  '%2F',
+  'a%2Eb',
+  'We"ird',
+  "it's",
+  'with space',
+  ' leading',
+  'trailing ',
+  'tab\there',
+  'new\nline',
+  'Ünïcödé',
+  '表',
+  'emoji 🎉',
+  'UPPER',
+  'upper',
+  'select',
+  'x'.repeat(63),
+  '.'.repeat(63),
+  'a\u0001b',
+  '_schema',
+  'year=2024',
+];
 
 describe('bucket layout', () => {
   it('places a table under {prefix}{database}/{schema}.{table}/', () => {
@@ -11,9 +62,36 @@ describe('bucket layout', () => {
     );
   });
 
-  it('percent-encodes the characters that would change the key structure', () => {
-    assert.equal(keySegment('a/b%c\nd'), 'a%2Fb%25c%0Ad');
-    assert.equal(keySegment('Audit Log ü'), 'Audit Log ü');
+  it('percent-encodes the characters that would change the key structure, and nothing else', () => {
+    assert.equal(nameSegment('a/b%c\nd.e'), 'a%2Fb%25c%0Ad%2Ee');
+    assert.equal(nameSegment('Audit Log ü'), 'Audit Log ü');
+  });
+
+  it('keeps two tables apart whose dotted names would read alike ("a.b"."c" and "a"."b.c")', () => {
+    const one = { prefix: '', database: 'db', schema: 'a.b', table: 'c' };
+    const other = { prefix: '', database: 'db', schema: 'a', table: 'b.c' };
+    assert.notEqual(tablePrefix(one), tablePrefix(other));
+    assert.notEqual(archiveTableWorkflowId(one), archiveTableWorkflowId(other));
+    assert.notEqual(restoreWorkflowId(one), restoreWorkflowId(other));
+  });
+
+  it(`maps every (database, schema, table) of ${TRICKY_NAMES.length ** 3} tricky triples to its own prefix and workflow id, and back`, () => {
+    const prefixes = new Map<string, string>();
+    const ids = new Set<string>();
+    for (const database of TRICKY_NAMES)
+      for (const schema of TRICKY_NAMES)
+        for (const table of TRICKY_NAMES) {
+          const names = { database, schema, table };
+          const path = tablePath(names);
+          const prefix = tablePrefix({ prefix: 'p/', ...names });
+          assert.deepEqual(namesOfTablePath(path), names, `${path} reads back`);
+          assert.equal(prefixes.get(prefix), undefined, `${prefix} is taken twice`);
+          prefixes.set(prefix, path);
+          ids.add(archiveTableWorkflowId(names));
+          // No segment is "." or "..", which stores treat as path steps.
+          for (const segment of prefix.split('/')) assert.ok(segment !== '.' && segment !== '..');
+        }
+    assert.equal(ids.size, TRICKY_NAMES.length ** 3);
   });
 
   it('addresses schema snapshots by their hash', () => {
@@ -21,6 +99,23 @@ describe('bucket layout', () => {
       schemaSnapshotKey({ prefix: '', database: 'db', schema: 's', table: 't' }, 'abc'),
       'db/s.t/_schema/abc.json',
     );
+  });
+
+  it('finds the data object of each sidecar document', () => {
+    const data = dataObjectKey(
+      { prefix: 'p/', database: 'd', schema: 's', table: 't' },
+      '2024-02-29',
+      'run',
+      7,
+    );
+    for (const sidecar of [
+      manifestKey(data),
+      deletionManifestKey(data),
+      deletionReceiptKey(data),
+      deleteIntentKey(data, '123'),
+    ])
+      assert.equal(dataKeyOfSidecar(sidecar), data);
+    assert.equal(dayOfKey(data), '2024-02-29');
   });
 });
 

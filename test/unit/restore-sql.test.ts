@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describeColumnPlan, planColumns } from '../../src/restore/column-plan';
 import { copyLine, escapeCopyText } from '../../src/restore/restore-sql';
-import type { SchemaSnapshot } from '../../src/archive/schema-snapshot';
+import type { SchemaSnapshot } from '../../src/store/documents';
 
 describe('restore: COPY text lines', () => {
   it('escapes exactly what COPY text format treats specially', () => {

@@ -1,17 +1,17 @@
 import type { PoolClient } from 'pg';
-import type { TableLocation } from '../src/archive/layout';
 import { schemaHash, type TableShape } from '../src/archive/schema-snapshot';
 import { TableSql } from '../src/archive/table-sql';
 import { findTable, type ResolvedTable } from '../src/config';
 import { inspectTable, requireArchivable } from '../src/postgres/inspect';
 import { SchemaChangedError } from '../src/shared/errors';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
+import type { TableArchive } from '../src/store/archive-store';
 import type { ActivityDeps } from './deps';
 
 /** A configured table as it is in the database now, ready for the archive's SQL. */
 export interface TableContext {
   table: ResolvedTable;
-  location: TableLocation;
+  archive: TableArchive;
   shape: TableShape;
   schemaHash: string;
   sql: TableSql;
@@ -31,7 +31,7 @@ export async function loadTableContext(
   };
   return {
     table,
-    location: { prefix: deps.config.s3.prefix, ...ref },
+    archive: deps.store.table(ref),
     shape,
     schemaHash: schemaHash(shape),
     sql: new TableSql({
@@ -69,4 +69,15 @@ export async function withClient<T>(
     client.release(err instanceof Error ? err : true);
     throw err;
   }
+}
+
+/** Runs `fn` with the table's context, on a client of its database. */
+export function withTable<T>(
+  deps: ActivityDeps,
+  ref: ResolvedTableRef,
+  fn: (ctx: TableContext, client: PoolClient) => Promise<T>,
+): Promise<T> {
+  return withClient(deps, ref.database, async (client) =>
+    fn(await loadTableContext(deps, ref, client), client),
+  );
 }

@@ -1,5 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config';
+import { ArchiveStore } from './archive-store';
+import { Bucket } from './bucket';
 
 export interface S3ClientOptions {
   /** Attempts per request, including the first; the SDK backs off between them. */
@@ -23,4 +25,16 @@ export function createS3Client(config: S3Config, options: S3ClientOptions = {}):
       requestTimeout: 120_000,
     },
   });
+}
+
+/** The archive store of the configured bucket, on a client of its own (`destroy` when done). */
+export function openArchiveStore(
+  config: S3Config,
+  options: S3ClientOptions = {},
+): { store: ArchiveStore; destroy: () => void } {
+  const s3 = createS3Client(config, options);
+  return {
+    store: new ArchiveStore(new Bucket(s3, config.bucket), config.prefix, config.storage_class),
+    destroy: () => s3.destroy(),
+  };
 }

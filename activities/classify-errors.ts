@@ -1,0 +1,79 @@
+import { S3ServiceException } from '@aws-sdk/client-s3';
+import { DatabaseError } from 'pg';
+import { ArchiverError, DatabaseRefusedError, StoreRefusedError } from '../src/shared/errors';
+
+/**
+ * SQLSTATE classes that no retry can fix: the input or the environment must change first.
+ * Everything else (connection exceptions 08, serialization and deadlock 40, resources 53,
+ * lock_timeout 55, statement_timeout and shutdowns 57, I/O 58, a read-only server after a
+ * failover 25, internal errors XX) is a fault that passes, and is retried.
+ */
+const PERMANENT_SQLSTATE_CLASSES: Readonly<Record<string, string>> = {
+  '0A': 'feature not supported',
+  '22': 'data exception',
+  '28': 'invalid authorization',
+  '2B': 'dependent privilege descriptors still exist',
+  '3D': 'invalid catalog name (no such database)',
+  '3F': 'invalid schema name',
+  '42': 'syntax error or access rule violation',
+};
+
+/** S3 error codes that no retry can fix; any other (5xx, SlowDown, a reset) is retried. */
+const PERMANENT_S3_CODES = new Set([
+  'AccessDenied',
+  'AllAccessDisabled',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'NoSuchBucket',
+  'InvalidBucketName',
+  'AuthorizationHeaderMalformed',
+  'InvalidObjectState',
+]);
+
+/**
+ * The error an activity should throw for `err`: the archiver's own errors as they are (their
+ * class says whether they are retried), refusals of the database or the store that no retry
+ * can fix as non-retryable errors naming the cause, and everything else unchanged, to be
+ * retried.
+ */
+export function classifyError(err: unknown): unknown {
+  if (err instanceof ArchiverError) return err;
+  if (err instanceof DatabaseError && typeof err.code === 'string') {
+    const kind = PERMANENT_SQLSTATE_CLASSES[err.code.slice(0, 2)];
+    if (kind) {
+      return new DatabaseRefusedError(
+        `PostgreSQL refused: ${err.message} (SQLSTATE ${err.code}, ${kind})`,
+        { sqlstate: err.code },
+        { cause: err },
+      );
+    }
+  }
+  if (err instanceof S3ServiceException) {
+    const status = err.$metadata.httpStatusCode;
+    if (PERMANENT_S3_CODES.has(err.name) || status === 403) {
+      return new StoreRefusedError(
+        `the store refused: ${err.name}${err.message && err.message !== err.name ? `: ${err.message}` : ''} (HTTP ${status ?? '?'})`,
+        { code: err.name },
+        { cause: err },
+      );
+    }
+  }
+  return err;
+}
+
+type AsyncFunction = (...args: never[]) => Promise<unknown>;
+
+/** Every activity of the set, throwing classified errors (see classifyError). */
+export function classifyErrors<T extends Record<string, AsyncFunction>>(activities: T): T {
+  const wrapped: Record<string, AsyncFunction> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw classifyError(err);
+      }
+    };
+  }
+  return wrapped as T;
+}

@@ -1,0 +1,221 @@
+import { z } from 'zod';
+
+/**
+ * Every JSON document the archiver keeps in the bucket, as a schema. Reading a document
+ * checks it against its schema, so a truncated or edited document is one clear error naming
+ * its key (DocumentError), never a TypeError somewhere later. The `format` field names the
+ * document type and its version: a change of shape is a new version.
+ */
+
+const text = z.string();
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day as YYYY-MM-DD');
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex');
+const count = z.number().int().min(0);
+const digits = z.string().regex(/^-?\d+$/, 'must be an integer as text');
+
+export const OBJECT_MANIFEST_FORMAT = 'audit-archiver/object-manifest@2';
+export const DELETION_MANIFEST_FORMAT = 'audit-archiver/deletion-manifest@1';
+export const DELETE_INTENT_FORMAT = 'audit-archiver/delete-intent@1';
+export const DELETION_RECEIPT_FORMAT = 'audit-archiver/deletion-receipt@2';
+export const WATERMARK_FORMAT = 'audit-archiver/watermark@1';
+export const HOLD_FORMAT = 'audit-archiver/hold@1';
+export const HOLD_RELEASE_FORMAT = 'audit-archiver/hold-release@1';
+export const RESTORE_RECEIPT_FORMAT = 'audit-archiver/restore-receipt@1';
+export const SCHEMA_SNAPSHOT_FORMAT = 'audit-archiver/schema-snapshot@1';
+export const LATEST_SCHEMA_FORMAT = 'audit-archiver/latest-schema@1';
+export const SCHEMA_CHANGE_FORMAT = 'audit-archiver/schema-change@1';
+
+/** Describes one data object: enough to list, validate and restore it from the bucket alone. */
+export const objectManifestSchema = z.object({
+  format: z.literal(OBJECT_MANIFEST_FORMAT),
+  object: text,
+  database: text,
+  schema: text,
+  table: text,
+  schemaHash: sha256,
+  schemaKey: text,
+  /** UTC day of every row in the object. */
+  day,
+  rowCount: count,
+  primaryKey: z.object({ column: text, first: text, last: text }),
+  /** Oldest and newest timestamp-column values (text form); the newest also in epoch µs. */
+  timestamp: z.object({ column: text, min: text, max: text, maxMicros: digits }),
+  /** SHA-256 and size of the stored (compressed) bytes. */
+  sha256,
+  bytes: count,
+  /** Size of the decompressed JSON Lines and of its longest line: read-backs stop beyond them. */
+  uncompressedBytes: count,
+  maxLineBytes: count,
+  /** gzip of JSON Lines: one object per row, each value in PostgreSQL's text form or null. */
+  encoding: z.literal('jsonl+gzip'),
+  cutoff: text,
+  workflowId: text,
+  run: text,
+  batch: count,
+  /** True when the manifest was made from a read-back of an object an earlier attempt stored. */
+  adopted: z.boolean(),
+  createdAt: text,
+});
+export type ObjectManifest = z.infer<typeof objectManifestSchema>;
+
+/** The exact rows the delete step may remove, derived from the stored object as read back. */
+export const deletionManifestSchema = z
+  .object({
+    format: z.literal(DELETION_MANIFEST_FORMAT),
+    object: text,
+    objectSha256: sha256,
+    rowCount: count,
+    keyColumn: text,
+    /** md5 of each row's archived line, in the order of `keys`. */
+    fingerprint: z.literal('md5(line)'),
+    keys: z.array(text),
+    fingerprints: z.array(z.string().regex(/^[0-9a-f]{32}$/)),
+    createdAt: text,
+  })
+  .refine((d) => d.keys.length === d.fingerprints.length && d.keys.length === d.rowCount, {
+    message: 'keys, fingerprints and rowCount do not agree',
+  });
+export type DeletionManifest = z.infer<typeof deletionManifestSchema>;
+
+/** What one delete transaction found and removed. */
+const deleteOutcome = {
+  /** Rows the deletion manifest listed. */
+  listed: count,
+  /** Listed rows this delete removed: exactly the keys in `deletedKeys`. */
+  deleted: count,
+  /** Listed rows still in the table because they changed after the export. */
+  changed: count,
+  /** Listed rows no longer in the table before this delete (someone else deleted them). */
+  alreadyGone: count,
+  deletedKeys: z.array(text),
+  /** The PostgreSQL transaction that deleted them. */
+  txid: digits,
+  workflowId: text,
+};
+
+/**
+ * Written by a delete transaction after its DELETE and before its COMMIT: if the worker dies
+ * between the commit and the receipt, the next attempt asks PostgreSQL whether `txid`
+ * committed and writes the receipt from this, so what was deleted is never lost.
+ */
+export const deleteIntentSchema = z.object({
+  format: z.literal(DELETE_INTENT_FORMAT),
+  object: text,
+  ...deleteOutcome,
+  createdAt: text,
+});
+export type DeleteIntent = z.infer<typeof deleteIntentSchema>;
+
+/** What the delete removed, key by key: what a restore brings back by default. */
+export const deletionReceiptSchema = z
+  .object({
+    format: z.literal(DELETION_RECEIPT_FORMAT),
+    object: text,
+    ...deleteOutcome,
+    deletedAt: text,
+  })
+  .refine((r) => r.deletedKeys.length === r.deleted, {
+    message: 'deletedKeys and deleted do not agree',
+  });
+export type DeletionReceipt = z.infer<typeof deletionReceiptSchema>;
+
+export const watermarkSchema = z.object({
+  format: z.literal(WATERMARK_FORMAT),
+  database: text,
+  schema: text,
+  table: text,
+  /** The newest timestamp-column value archived so far; only ever moves forward. */
+  archivedThrough: text,
+  archivedThroughMicros: digits,
+  lastRun: text,
+  lastCutoff: text,
+  updatedAt: text,
+});
+export type Watermark = z.infer<typeof watermarkSchema>;
+
+/** An inclusive range of UTC days (DayRange in src/shared/archive-types.ts). */
+export const dayRangeSchema = z.object({ first: day, last: day });
+
+/** UTC days of a table that the archive leaves alone until the hold is released. */
+export const holdSchema = z.object({
+  format: z.literal(HOLD_FORMAT),
+  id: text,
+  reason: text,
+  days: z.array(dayRangeSchema),
+  workflowId: text,
+  runId: text,
+  createdAt: text,
+});
+export type Hold = z.infer<typeof holdSchema>;
+
+export const holdReleaseSchema = z.object({
+  format: z.literal(HOLD_RELEASE_FORMAT),
+  id: text,
+  reason: text,
+  workflowId: text,
+  releasedAt: text,
+});
+export type HoldRelease = z.infer<typeof holdReleaseSchema>;
+
+/** A restore receipt: which object a restore wrote into which target, and how it went. */
+export const restoreReceiptSchema = z.object({
+  format: z.literal(RESTORE_RECEIPT_FORMAT),
+  object: text,
+  target: z.object({ database: text, schema: text, table: text }),
+  conflict: text,
+  lines: z.enum(['deleted', 'all']),
+  rows: count,
+  inserted: count,
+  overwritten: count,
+  skipped: count,
+  identical: count,
+  workflowId: text,
+  restoredAt: text,
+});
+export type RestoreReceipt = z.infer<typeof restoreReceiptSchema>;
+
+export const snapshotColumnSchema = z.object({
+  /** `format_type()` output: the exact type, with modifiers, PostgreSQL can cast back to. */
+  name: text,
+  type: text,
+  nullable: z.boolean(),
+});
+export type SnapshotColumn = z.infer<typeof snapshotColumnSchema>;
+
+export const schemaSnapshotSchema = z.object({
+  format: z.literal(SCHEMA_SNAPSHOT_FORMAT),
+  database: text,
+  schema: text,
+  table: text,
+  schemaHash: sha256,
+  columns: z.array(snapshotColumnSchema),
+  primaryKey: z.array(text),
+  /** The configured columns the archiver uses for this table. */
+  timestampColumn: text,
+  archiveKey: text,
+  capturedAt: text,
+  capturedBy: text,
+});
+export type SchemaSnapshot = z.infer<typeof schemaSnapshotSchema>;
+
+/** Points at the newest schema snapshot of a table; rewritten only when the schema changes. */
+export const latestSchemaSchema = z.object({
+  format: z.literal(LATEST_SCHEMA_FORMAT),
+  schemaHash: sha256,
+  key: text,
+  since: text,
+});
+export type LatestSchema = z.infer<typeof latestSchemaSchema>;
+
+/** What changed between two snapshots of a table. */
+export const schemaChangeSchema = z.object({
+  format: z.literal(SCHEMA_CHANGE_FORMAT),
+  from: sha256,
+  to: sha256,
+  detectedAt: text,
+  added: z.array(snapshotColumnSchema),
+  removed: z.array(snapshotColumnSchema),
+  changed: z.array(z.object({ name: text, from: snapshotColumnSchema, to: snapshotColumnSchema })),
+  primaryKey: z.object({ from: z.array(text), to: z.array(text) }).nullable(),
+});
+export type SchemaChange = z.infer<typeof schemaChangeSchema>;

@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  activityInfo,
+  cancellationSignal,
+  getClient,
+  heartbeat,
+  sleep,
+} from '@temporalio/activity';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../../activities';
+import type {
+  ArchiveProgress,
+  ArchiveTableOutcome,
+  ExportBatchInput,
+  ExportBatchResult,
+  LockHolder,
+} from '../../src/shared/archive-types';
+import { LOCK_GRANTED_SIGNAL } from '../../src/shared/run-types';
+import type { ThrottleReading } from '../../src/shared/throttle';
+import type { ArchiveTable } from '../../workflows';
+import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
+import { workflowBundle } from '../helpers/worker';
+
+const QUIET: ThrottleReading = {
+  limits: {
+    maxReplicaLagMs: null,
+    maxWalReadyFiles: null,
+    pauseDuringVacuum: false,
+    maxLockWaiters: null,
+    maxSlowdown: null,
+    maxRowsPerSecond: null,
+    maxBytesPerSecond: null,
+    niceRatio: 0,
+    pauseMs: 10,
+    maxPauseMs: 10,
+    targetBatchMs: null,
+    minBatchSize: 1,
+  },
+  signals: {
+    replicaLagMs: null,
+    walReadyFiles: null,
+    walArchiverFailing: false,
+    vacuumRunning: false,
+    lockWaiters: 0,
+    injected: false,
+  },
+};
+
+type Fake = Partial<Activities> & { calls: Record<string, number> };
+
+/**
+ * The activities of one table with `batches` batches to archive, in memory: a lock that is
+ * granted (by the same signal the real lock activity sends) and held until cancelled, and
+ * each batch step succeeding unless `overrides` says otherwise.
+ */
+function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
+  const calls: Record<string, number> = {};
+  const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1);
+  // Released as the real lock is: at once, by releaseTableLock (a cancellation alone would
+  // arrive only with the next heartbeat, seconds later).
+  let released = () => undefined as void;
+  const holdTableLock: Activities['holdTableLock'] = async () => {
+    count('holdTableLock');
+    const info = activityInfo();
+    const holder: LockHolder = { pid: calls.holdTableLock!, backendStart: 'now', token: 't' };
+    await getClient()
+      .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
+      .signal(LOCK_GRANTED_SIGNAL, holder);
+    const signal = cancellationSignal();
+    let done = false;
+    released = () => (done = true);
+    while (!signal.aborted && !done) {
+      heartbeat();
+      await sleep(100).catch(() => undefined);
+    }
+    return { acquired: true, released: true };
+  };
+  const exportBatch = (input: ExportBatchInput): Promise<ExportBatchResult> => {
+    count('exportBatch');
+    if (input.batch > batches) return Promise.resolve({ kind: 'done' });
+    return Promise.resolve({
+      kind: 'batch',
+      object: `o/${input.batch}.jsonl.gz`,
+      day: '2020-01-01',
+      rowCount: 10,
+      bytes: 100,
+      firstKey: String(input.batch * 10),
+      lastKey: String(input.batch * 10 + 9),
+      maxTimestamp: '2020-01-01 00:00:00+00',
+      maxTimestampMicros: '1577836800000000',
+      next: { day: '2020-01-01', afterKey: String(input.batch * 10 + 9) },
+      more: input.batch < batches,
+    });
+  };
+  return {
+    calls,
+    planTable: (table) => {
+      count('planTable');
+      return Promise.resolve({
+        table: { schema: 'public', ...table },
+        retentionDays: 7,
+        batchSize: 10,
+        pauseBetweenBatchesMs: 0,
+      });
+    },
+    holdTableLock,
+    releaseTableLock: () => {
+      released();
+      return Promise.resolve();
+    },
+    surveyTable: () => Promise.resolve({ holds: [], skipped: { nullKey: 0, outOfRange: 0 } }),
+    snapshotSchema: (table) =>
+      Promise.resolve({
+        database: table.database,
+        schema: 'public',
+        table: table.table,
+        schemaHash: 'h',
+        columnCount: 1,
+        primaryKey: ['id'],
+        bucket: 'b',
+        key: 'k',
+        created: true,
+        previousSchemaHash: null,
+      }),
+    readThrottleSignals: () => Promise.resolve(QUIET),
+    exportBatch,
+    verifyBatch: () => {
+      count('verifyBatch');
+      return Promise.resolve({ rowCount: 10, sha256: 's' });
+    },
+    deleteBatch: () => {
+      count('deleteBatch');
+      return Promise.resolve({ listed: 10, deleted: 10, changed: 0, alreadyGone: 0 });
+    },
+    advanceWatermark: () => Promise.resolve({ moved: true }),
+    ...overrides,
+  };
+}
+
+// ArchiveTable's own logic on the real Temporal server, with its activities in memory: how it
+// waits out faults, fails on the ones no retry can fix, and keeps to its lock. No PostgreSQL
+// or MinIO.
+describe('ArchiveTable workflow (activities in memory, real Temporal server)', function () {
+  this.timeout(120_000);
+  let env: TestWorkflowEnvironment;
+
+  before(async () => {
+    env = await TestWorkflowEnvironment.createFromExistingServer({
+      address: TEMPORAL_ADDRESS,
+      namespace: TEMPORAL_NAMESPACE,
+    });
+  });
+
+  after(async () => {
+    await env?.teardown();
+  });
+
+  async function run(
+    activities: Fake,
+    watch?: (handle: WorkflowHandle<typeof ArchiveTable>) => Promise<void>,
+  ): Promise<ArchiveTableOutcome | Error> {
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: TEMPORAL_NAMESPACE,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities,
+    });
+    return worker.runUntil(async () => {
+      const handle = await env.client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
+        taskQueue,
+        workflowId: `test-archive-${randomUUID()}`,
+        args: [{ database: 'app', table: 'audit_log' }],
+      });
+      const result = handle.result().catch((err: Error) => err);
+      if (watch) await watch(handle);
+      return result;
+    });
+  }
+
+  it('waits out a fault that outlasts every activity retry, says so in its progress, and then completes', async () => {
+    // The store is down for 12 attempts: more than the activity's own retries (and more
+    // than the 10 the archiver once gave up after, failing the run between export and delete).
+    let attempts = 0;
+    let sawWaiting: ArchiveProgress | undefined;
+    const fake = fakeTable(2);
+    const activities = fakeTable(2, {
+      exportBatch: (input) => {
+        if (input.batch === 2 && ++attempts <= 12)
+          return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:9000'));
+        return fake.exportBatch!(input);
+      },
+    });
+    const result = await run(activities, async (handle) => {
+      for (let i = 0; i < 300 && !sawWaiting; i++) {
+        const progress = await handle.query<ArchiveProgress>('progress').catch(() => undefined);
+        if (progress?.state === 'waiting out a fault') sawWaiting = progress;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    });
+    assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
+    assert.equal(result.outcome === 'archived' && result.rowsArchived, 20);
+    assert.equal(attempts, 13);
+    assert.equal(sawWaiting?.waiting?.step, 'export batch 2');
+    assert.match(sawWaiting?.waiting?.lastError ?? '', /ECONNREFUSED/);
+  });
+
+  it('fails at once on a fault no retry can fix, and deletes nothing after it', async () => {
+    const activities = fakeTable(3, {
+      verifyBatch: () =>
+        Promise.reject(
+          ApplicationFailure.create({ type: 'VerificationError', message: 'SHA-256 differs' }),
+        ),
+    });
+    const result = await run(activities);
+    assert.ok(result instanceof WorkflowFailedError);
+    assert.match((result.cause?.cause as Error | undefined)?.message ?? '', /SHA-256 differs/);
+    assert.equal(activities.calls.deleteBatch, undefined);
+  });
+
+  it('takes the lock again when its holder dies mid-run, and finishes', async () => {
+    let holds = 0;
+    const fake = fakeTable(3);
+    const activities = fakeTable(3, {
+      holdTableLock: async (input) => {
+        if (++holds === 1) {
+          // The first holder signals its grant, then its worker "dies".
+          const info = activityInfo();
+          await getClient()
+            .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
+            .signal(LOCK_GRANTED_SIGNAL, { pid: 1, backendStart: 'then', token: 't' });
+          await sleep(300);
+          throw new Error('worker lost');
+        }
+        return fake.holdTableLock!(input);
+      },
+    });
+    const result = await run(activities);
+    assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
+    assert.equal(result.outcome === 'archived' && result.batches, 3);
+    assert.ok(holds >= 2);
+  });
+
+  it('ends as locked, naming the holder, when another run holds the table', async () => {
+    const activities = fakeTable(3, {
+      holdTableLock: () => Promise.resolve({ acquired: false, heldBy: 'audit-archiver lock xyz' }),
+    });
+    const result = await run(activities);
+    assert.deepEqual(result, { outcome: 'locked', heldBy: 'audit-archiver lock xyz' });
+    assert.equal(activities.calls.exportBatch, undefined);
+  });
+});

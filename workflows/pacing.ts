@@ -1,0 +1,94 @@
+import { log, metricMeter, proxyActivities, setCurrentDetails, sleep } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ArchiveProgress } from '../src/shared/archive-types';
+import type { ResolvedTableRef } from '../src/shared/table-ref';
+import {
+  afterBatch,
+  decideThrottle,
+  nextConsecutivePauses,
+  type BatchTiming,
+  type ThrottleState,
+} from '../src/shared/throttle';
+import { THROTTLE_CHECK } from './activity-options';
+import type { Patience } from './patience';
+
+const { readThrottleSignals } = proxyActivities<Activities>(THROTTLE_CHECK);
+
+// Emitted through the SDK's metrics (worker.sdk_metrics_address); not emitted on replay.
+const throttlePauses = metricMeter.createCounter(
+  'audit_archiver_throttle_pauses',
+  'pauses',
+  'Waits before a batch because a throttle limit was passed, by the first signal named.',
+);
+const throttlePausedMs = metricMeter.createCounter(
+  'audit_archiver_throttle_paused_ms',
+  'ms',
+  'Time spent waiting on throttle limits.',
+);
+
+/**
+ * Pauses up to this long are waited inside the next throttle check, not on a timer: that
+ * saves a timer and a workflow task per batch, and the dev server fires a 250 ms timer only
+ * after about a second. Longer pauses stay durable timers.
+ */
+export const MAX_PAUSE_IN_ACTIVITY_MS = 10_000;
+
+/** The last batch as pacing needs it: its timing, and when it started (workflow time). */
+export type LastBatch = BatchTiming & { startedAt: number };
+
+/**
+ * Before a batch: waits `waitMs` (the pause between batches) inside the first signal read,
+ * learns from the last batch (baseline time per row, adapted batch size), then waits on
+ * durable timers while a throttle limit is passed, saying why in the progress query, the Web
+ * UI's current details, the log and a metric. The signals are read again after each wait,
+ * so the pause ends when they clear. Returns the new pacing state.
+ */
+export async function pace(
+  ref: ResolvedTableRef,
+  maxBatchSize: number,
+  current: ThrottleState,
+  last: LastBatch | null,
+  progress: ArchiveProgress,
+  waitMs: number,
+  patience: Patience,
+): Promise<ThrottleState> {
+  let state = current;
+  // The pause waited in the first read counts as time since the batch, as a timer's did.
+  let timing: BatchTiming | null = last && {
+    ...last,
+    elapsedMs: Date.now() - last.startedAt + waitMs,
+  };
+  let waited = false;
+  for (;;) {
+    const wait = waitMs;
+    const { limits, signals } = await patience.run('read the throttle signals', () =>
+      readThrottleSignals({ table: ref, ...(wait > 0 && { waitMs: wait }) }),
+    );
+    waitMs = 0;
+    const decision = decideThrottle(limits, signals, timing, state);
+    if (timing) state = afterBatch(limits, maxBatchSize, timing, state);
+    // Rate ceilings and the slowdown are about the last batch: judged once, not on re-checks.
+    timing = null;
+    state = { ...state, consecutivePauses: nextConsecutivePauses(decision, state) };
+    if (!decision.pause) break;
+    const until = new Date(Date.now() + decision.ms).toISOString();
+    progress.state = 'throttled';
+    progress.throttledBy = decision.by;
+    progress.throttleReason = decision.reason;
+    progress.throttledUntil = until;
+    setCurrentDetails(`Throttled until ${until}: ${decision.reason}`);
+    log.info('throttled', { by: decision.by, reason: decision.reason, ms: decision.ms });
+    const tags = { database: ref.database, signal: decision.by[0] ?? 'unknown' };
+    throttlePauses.add(1, tags);
+    throttlePausedMs.add(decision.ms, tags);
+    waited = true;
+    await sleep(decision.ms, { summary: `throttled: ${decision.by.join(', ')}` });
+  }
+  if (waited) {
+    delete progress.throttledBy;
+    delete progress.throttleReason;
+    delete progress.throttledUntil;
+    setCurrentDetails('');
+  }
+  return state;
+}

@@ -1,0 +1,40 @@
+import {
+  proxyActivities,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ReleaseHoldsInput, ReleaseHoldsResult } from '../src/shared/restore-types';
+import { ArchiveDatabase, ArchiveTable } from '../src/shared/search-attributes';
+import { resolveTableRef } from '../src/shared/table-ref';
+import { SHORT_IO } from './activity-options';
+import { Patience } from './patience';
+
+const { releaseHolds } = proxyActivities<Activities>(SHORT_IO);
+
+/**
+ * Releases the holds restores placed on a table (all of them, or the ones named), so the
+ * archive takes those days again; each release is recorded beside its hold, with who and
+ * why. With dryRun, lists the holds in force. The CLI runs this instead of touching the
+ * bucket itself.
+ */
+export async function ReleaseHolds(input: ReleaseHoldsInput): Promise<ReleaseHoldsResult> {
+  const table = resolveTableRef(input);
+  upsertSearchAttributes([
+    { key: ArchiveDatabase, value: table.database },
+    { key: ArchiveTable, value: `${table.schema}.${table.table}` },
+  ]);
+  const patience = new Patience(
+    (waiting) => setCurrentDetails(waiting ? `Waiting out a fault: ${waiting.lastError}` : ''),
+    8_000,
+  );
+  return patience.run('release holds', () =>
+    releaseHolds({
+      table,
+      ...(input.holds && { holds: input.holds }),
+      reason: input.reason ?? `released by ${workflowInfo().workflowId}`,
+      dryRun: input.dryRun === true,
+    }),
+  );
+}

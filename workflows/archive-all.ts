@@ -115,9 +115,11 @@ async function startTable(
   handle.result().then(
     (outcome) => {
       if (outcome.outcome === 'archived') {
-        const { batches, rowsArchived, rowsDeleted, rowsChanged, bytes, objects } = outcome;
+        const { batches, rowsArchived, rowsDeleted, rowsChanged, bytes, objects, skipped } =
+          outcome;
         finish({
           outcome: 'archived',
+          skipped,
           batches,
           rowsArchived,
           rowsDeleted,

@@ -3,6 +3,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { ArchiveAll } from '../../workflows';
 import type { ArchiveProgress } from '../shared/archive-types';
 import type { ArchiveRunProgress, ArchiveRunResult, TableResult } from '../shared/run-types';
+import type { ResolvedTableRef } from '../shared/table-ref';
 import { selectTables } from '../config';
 import { connectClient, webUiUrl } from '../temporal/connection';
 import type { CommandContext } from './context';
@@ -105,11 +106,7 @@ async function follow(
         'progress',
       );
       if (!child || printed.has(r.workflowId)) continue;
-      const where = child.currentDay ? `, day ${child.currentDay}` : '';
-      say(
-        r.workflowId,
-        `  ${child.state.padEnd(16)} ${name(r.table)}${where}, ${formatCount(child.totals.rowsArchived)} rows archived`,
-      );
+      say(r.workflowId, progressLine(r.table, child));
     }
     await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
   }
@@ -131,10 +128,19 @@ async function queryQuietly<T>(handle: WorkflowHandle, query: string): Promise<T
 const name = (t: { database: string; schema: string; table: string }) =>
   `${t.database} ${t.schema}.${t.table}`;
 
+/** One line of a running table: its state, day and rows; what it waits for while a fault lasts. */
+function progressLine(table: ResolvedTableRef, p: ArchiveProgress): string {
+  if (p.waiting) {
+    return `  ${'waiting'.padEnd(16)} ${name(table)}: ${p.waiting.step} waits out a fault since ${p.waiting.since}: ${p.waiting.lastError}`;
+  }
+  const where = p.currentDay ? `, day ${p.currentDay}` : '';
+  return `  ${p.state.padEnd(16)} ${name(table)}${where}, ${formatCount(p.totals.rowsArchived)} rows archived`;
+}
+
 function finishedLine(t: TableResult): string {
   switch (t.outcome) {
     case 'archived':
-      return `  archived         ${name(t)}: ${formatCount(t.rowsArchived ?? 0)} rows in ${t.objects ?? 0} objects, ${formatBytes(t.bytes ?? 0)}, ${formatDuration(t.durationMs)}`;
+      return `  archived         ${name(t)}: ${formatCount(t.rowsArchived ?? 0)} rows in ${t.objects ?? 0} objects, ${formatBytes(t.bytes ?? 0)}, ${formatDuration(t.durationMs)}${skippedNote(t)}`;
     case 'dry-run':
       return `  would archive    ${name(t)}: ${formatCount(t.estimate?.rows ?? 0)} rows`;
     case 'failed':
@@ -142,6 +148,16 @@ function finishedLine(t: TableResult): string {
     default:
       return `  ${t.outcome.padEnd(16)} ${name(t)}: ${t.reason ?? ''}`;
   }
+}
+
+/** Old rows a run left in the table because the archive cannot take them, and why. */
+function skippedNote(t: TableResult): string {
+  const notes = [
+    t.skipped?.nullKey && `${formatCount(t.skipped.nullKey)} with a NULL key`,
+    t.skipped?.outOfRange &&
+      `${formatCount(t.skipped.outOfRange)} dated -infinity or before year 1`,
+  ].filter(Boolean);
+  return notes.length > 0 ? `; left in the table: ${notes.join(', ')}` : '';
 }
 
 function archiveSummary(tables: TableResult[]): string {

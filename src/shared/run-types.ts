@@ -1,4 +1,4 @@
-import type { ArchiveEstimate, ArchiveTotals } from './archive-types';
+import type { ArchiveEstimate, ArchiveTotals, SkippedRows } from './archive-types';
 import type { ResolvedTableRef } from './table-ref';
 
 /** Signal the lock activity sends its workflow once the lock is held. */
@@ -39,6 +39,8 @@ export interface TableResult extends ResolvedTableRef, Partial<ArchiveTotals> {
   durationMs: number;
   /** Why it failed, or who holds the lock. */
   reason?: string;
+  /** Old rows the run left in the table, and why. */
+  skipped?: SkippedRows;
   estimate?: ArchiveEstimate;
 }
 

@@ -2,7 +2,7 @@
  * `npm run bench:impact [-- --rate 200 --duration 60 --rounds 3 --scale 10 --archive-rows 500000]`
  * (`--batch-size N`, `--pause-ms N`, `--nice-ratio N` to measure archive settings other than
  * the defaults): what an archive at default settings costs the database's other users,
- * measured the way database people do (CONTRACT §5). A fixed-rate pgbench load
+ * measured the way database people do (docs/performance.md). A fixed-rate pgbench load
  * (`pgbench -R`, per-transaction logs) runs alternately without (A) and with (B) an archive
  * running, A/B/A/B for `rounds` rounds, with a VACUUM of the archived table and a CHECKPOINT
  * before each phase. Latency is pgbench's per-transaction time plus its schedule lag (what a

@@ -1,5 +1,5 @@
 /**
- * The one place identifiers become SQL text (CONTRACT §2.10). Names from the config or the
+ * The one place identifiers become SQL text (docs/architecture.md, guarantee 10). Names from the config or the
  * catalog are always quoted, so case, spaces, quotes and keywords survive unchanged.
  */
 export function quoteIdent(name: string): string {

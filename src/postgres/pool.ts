@@ -2,7 +2,7 @@ import pg from 'pg';
 import { databasePassword, type DatabaseConfig, type Env } from '../config';
 
 /**
- * Session settings for every archiver connection (CONTRACT §5): no statement may run or wait
+ * Session settings for every archiver connection (docs/performance-tuning.md): no statement may run or wait
  * for a lock long enough for production to notice.
  */
 export interface SessionLimits {

@@ -55,7 +55,7 @@ export class TableShapeError extends ArchiverError {
 
 /**
  * An object in the bucket already holds different content under a key the archiver
- * writes deterministically. Never resolved by overwriting (CONTRACT §4).
+ * writes deterministically. Never resolved by overwriting (docs/architecture.md, the bucket).
  */
 export class ObjectConflictError extends ArchiverError {
   readonly code = 'OBJECT_CONFLICT';

@@ -1,7 +1,7 @@
 import type { ResolvedTableRef } from './table-ref';
 
 /**
- * Adaptive throttling (CONTRACT §5): whether the archiver may start its next batch, and if
+ * Adaptive throttling (docs/performance-tuning.md): whether the archiver may start its next batch, and if
  * not, how long to wait and why. Pure and deterministic: ArchiveTable calls it with the
  * signals an activity read from PostgreSQL and the timings of its own last batch, so the
  * decision replays identically from history. Workflows import this file.

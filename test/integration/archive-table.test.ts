@@ -15,7 +15,7 @@ const DAYS = 10;
 const ROWS = 20_000;
 const RETENTION_DAYS = 3;
 
-// CONTRACT §2: exactly the old rows leave the table, each into a verified object of its UTC
+// Guarantees 1 to 3 (docs/architecture.md): exactly the old rows leave the table, each into a verified object of its UTC
 // day, with manifests beside it, every line PostgreSQL's own text form of the row.
 describe('ArchiveTable through the real stack', function () {
   this.timeout(300_000);

@@ -15,7 +15,7 @@ async function digest(db: TestDatabase): Promise<string> {
   return md5;
 }
 
-// CONTRACT §2.4: losing the Temporal history and the worker loses nothing restore needs.
+// Guarantee 4 (docs/architecture.md): losing the Temporal history and the worker loses nothing restore needs.
 // The archive runs on a Temporal server of its own that is then killed with all its data;
 // a brand-new server and a brand-new worker restore from the bucket and the database alone.
 describe('restore with only the bucket and the target database', function () {

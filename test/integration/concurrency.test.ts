@@ -124,7 +124,7 @@ class RowUpdater {
   }
 }
 
-// CONTRACT §2.1: a row that changed after it was exported is not deleted in that batch, it
+// Guarantee 1 (docs/architecture.md): a row that changed after it was exported is not deleted in that batch, it
 // is archived again later; whatever the timing, the latest version of a row is never lost.
 describe('Concurrency: rows updated while ArchiveTable runs', function () {
   this.timeout(600_000);
@@ -232,7 +232,7 @@ describe('Concurrency: rows updated while ArchiveTable runs', function () {
   });
 });
 
-// CONTRACT §2.6: two runs over the same table at the same time cannot both delete; the
+// Guarantee 6 (docs/architecture.md): two runs over the same table at the same time cannot both delete; the
 // second exits cleanly, saying who holds the table.
 describe('Concurrency: two runs on the same table', function () {
   this.timeout(600_000);

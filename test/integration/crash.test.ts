@@ -174,7 +174,7 @@ async function killAtNextMoment(
   }
 }
 
-// CONTRACT §1 and §2.3: a worker that dies only delays the work; it never loses or
+// Guarantee 3 (docs/architecture.md): a worker that dies only delays the work; it never loses or
 // duplicates a row. The worker here is the real `audit-archiver worker` process, killed
 // with SIGKILL (no shutdown hook runs) in the middle of batches and started again.
 describe('Crash test: ArchiveTable while its worker process is SIGKILLed and restarted', function () {

@@ -24,7 +24,7 @@ async function digest(db: TestDatabase, table: string): Promise<string> {
   return md5;
 }
 
-// CONTRACT §2.5: archive, delete, restore gives back byte-identical rows, from the bucket alone.
+// Guarantee 5 (docs/architecture.md): archive, delete, restore gives back byte-identical rows, from the bucket alone.
 describe('Restore through the real stack', function () {
   this.timeout(300_000);
   let db: TestDatabase;

@@ -31,7 +31,7 @@ async function session(db: TestDatabase): Promise<pg.Client> {
   return client;
 }
 
-// CONTRACT §5: before each batch the archiver reads the database's load signals and waits on
+// docs/performance-tuning.md: before each batch the archiver reads the database's load signals and waits on
 // a durable timer while one is over its limit, saying why; the wait ends when the signal
 // clears. The reader runs its real SQL against the real catalog views; replica lag, a WAL
 // archive backlog and autovacuum cannot be produced on demand on one test server, so the

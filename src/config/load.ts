@@ -28,15 +28,26 @@ export function loadConfig(file: string, env: Env): Config {
 export function parseConfig(text: string, file: string, env: Env): Config {
   const name = file;
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => {
-      const at = e.linePos?.[0];
-      const where = at ? `${name}:${at.line}:${at.col}` : name;
-      return `${where}: invalid YAML: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`;
-    });
-    throw new ConfigError(lines.join('\n'), { file });
+  // Only the first syntax error: the parser's later ones are mostly echoes of it (one tab
+  // used as indentation gives five).
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const at = syntax.linePos?.[0];
+    const where = at ? `${name}:${at.line}:${at.col}` : name;
+    const message = firstLine(syntax.message)
+      .replace(/ at line \d+, column \d+:?$/, '')
+      .replace(/^Source contains multiple documents.*/, 'the file holds more than one document');
+    throw new ConfigError(`${where}: invalid YAML: ${message}`, { file });
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // An alias without its anchor, or so many aliases that expanding them is an attack.
+    throw new ConfigError(`${name}: invalid YAML: ${firstLine(String((err as Error).message))}`, {
+      file,
+    });
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`${name}: expected a mapping of settings (version, s3, databases, ...)`, {
       file,
@@ -96,6 +107,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
         .map((key) => at(issue.path, `unknown key "${key}"${hint(key, issue.path)}`))
         .join('; ');
     case 'invalid_value':
+      if (issue.input === undefined) {
+        // A missing field whose schema accepts fixed values (`version`).
+        return at(issue.path.slice(0, -1), `${String(issue.path.at(-1))} is required`);
+      }
       return at(
         issue.path,
         `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input)}`,

@@ -11,7 +11,14 @@ import { z } from 'zod';
 const identifier = z
   .string()
   .min(1)
-  .refine((name) => Buffer.byteLength(name) <= 63, 'is longer than 63 bytes');
+  .refine((name) => Buffer.byteLength(name) <= 63, 'is longer than 63 bytes')
+  .refine(
+    (name) => !name.includes('\u0000'),
+    'holds a NUL character, which no PostgreSQL name can',
+  );
+
+// The S3 endpoint and the Web UI are reached over HTTP; any other scheme is a typo.
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
 const hostPort = z
   .string()
@@ -284,8 +291,7 @@ const databaseSchema = z.strictObject({
 });
 
 const s3Schema = z.strictObject({
-  endpoint: z
-    .url()
+  endpoint: httpUrl
     .nullable()
     .default(null)
     .describe(
@@ -343,8 +349,7 @@ const temporalSchema = z
       .min(1)
       .default('audit-archiver')
       .describe('Task queue the worker polls and the CLI starts workflows on.'),
-    web_ui_url: z
-      .url()
+    web_ui_url: httpUrl
       .nullable()
       .default(null)
       .describe(

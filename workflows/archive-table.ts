@@ -84,22 +84,20 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
   }
 
   const lock = new TableLock(ref, workflowInfo().firstExecutionRunId, patience);
-  progress.state = 'waiting for lock';
-  const first = await lock.acquire();
-  if (!first.held) {
-    progress.state = 'done';
-    return { outcome: 'locked', heldBy: first.heldBy };
-  }
-
-  const run = new Run(ref, plan, state, progress, lock, patience);
   let schemaChanged = false;
   try {
-    if (!input.state) {
+    progress.state = 'waiting for lock';
+    const first = await lock.acquire();
+    if (!first.held) {
+      progress.state = 'done';
+      return { outcome: 'locked', heldBy: first.heldBy };
+    }
+    if (!state.schemaHash) {
       const snapshot = await patience.run('snapshot the schema', () => snapshotSchema(ref));
       state.schemaHash = snapshot.schemaHash;
       schemaChanged = snapshot.previousSchemaHash !== null;
     }
-    await run.all(!input.state);
+    await new Run(ref, plan, state, progress, lock, patience).all();
   } catch (err) {
     if (err instanceof HistoryFull) {
       await lock.release();
@@ -173,9 +171,9 @@ class Run {
   }
 
   /** Every batch until none is left, a batch left in flight by the previous run first. */
-  async all(firstRun: boolean): Promise<void> {
+  async all(): Promise<void> {
     const { state, progress } = this;
-    await this.survey(firstRun);
+    await this.survey();
     progress.state = 'archiving';
     if (state.inFlight) await CancellationScope.nonCancellable(() => this.finish(state.inFlight!));
     let last: LastBatch | null = null;
@@ -227,21 +225,24 @@ class Run {
     }
   }
 
-  /** Reads what the run needs under the lock: holds each time the lock was taken again. */
-  private async survey(firstRun: boolean): Promise<void> {
+  /**
+   * Reads what the run needs under the lock, again each time the lock was taken again: the
+   * days restores hold, and the old rows it must leave in the table.
+   */
+  private async survey(): Promise<void> {
     if (this.holdsOf === this.lock.generation) return;
     const survey = await this.patience.run('survey the table', () =>
       surveyTable({ table: this.ref, cutoff: this.state.cutoff }),
     );
     this.holds = survey.holds;
     this.holdsOf = this.lock.generation;
-    if (firstRun) this.state.skipped = survey.skipped;
+    this.state.skipped = survey.skipped;
   }
 
   /** One batch, start to end, or 'done' when no eligible row is left. */
   private async batch(): Promise<'done' | ExportedBatch> {
     const { state } = this;
-    await this.survey(false);
+    await this.survey();
     const exported = await this.patience.run(`export batch ${state.nextBatch}`, () =>
       exportBatch({
         table: this.ref,

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -74,6 +74,10 @@ export class PrivatePostgres {
   }
 
   async init(): Promise<void> {
+    if (!existsSync(path.join(BIN, 'initdb')))
+      throw new Error(
+        `the PostgreSQL server programs are not in ${BIN}: install postgresql-15 (apt-get install postgresql-15), or point CHAOS_PG_BIN at the bin folder of another version`,
+      );
     await this.tool('initdb', [
       '-D',
       this.data,

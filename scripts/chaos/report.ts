@@ -22,8 +22,8 @@ export class Report {
   /** Problems a validation counted but did not list (it lists at most 200 per table). */
   private unlistedProblems = 0;
   readonly failures: string[] = [];
-  /** Worth knowing, not a broken promise: e.g. a worker that exited by itself. */
-  readonly notes: string[] = [];
+  /** Worth knowing, not a broken promise (e.g. a worker that exited by itself), with how often. */
+  readonly notes = new Map<string, number>();
 
   get lost(): number {
     return this.lostIds.size;
@@ -57,7 +57,7 @@ export class Report {
   }
 
   note(message: string): void {
-    this.notes.push(message);
+    this.notes.set(message, (this.notes.get(message) ?? 0) + 1);
     say(`note: ${message}`);
   }
 
@@ -81,9 +81,10 @@ export class Report {
     const out: string[] = ['', `seed ${seed}`];
     const kinds = [...this.faultKinds].sort((a, b) => b[1] - a[1]);
     out.push(`faults by kind: ${kinds.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
-    if (this.notes.length > 0) {
-      out.push(`notes (${this.notes.length}):`);
-      for (const n of this.notes) out.push(`  - ${n.replace(/\n/g, '\n    ')}`);
+    if (this.notes.size > 0) {
+      out.push('notes:');
+      for (const [n, times] of this.notes)
+        out.push(`  - ${times > 1 ? `${times} times: ` : ''}${n.replace(/\n/g, '\n    ')}`);
     }
     if (this.failures.length > 0) {
       out.push(`failures (${this.failures.length}):`);

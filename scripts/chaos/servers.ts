@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
@@ -13,10 +13,15 @@ export const MINIO_PASSWORD = 'minioadmin';
 
 /** Where temporal/build-binaries.sh put a pinned binary (temporal/lib.sh binary_path). */
 export function binaryPath(name: 'temporal' | 'minio' | 'toxiproxy'): string {
-  return execFileSync('bash', ['-c', `source temporal/lib.sh && binary_path ${name}`], {
+  const file = execFileSync('bash', ['-c', `source temporal/lib.sh && binary_path ${name}`], {
     cwd: PROJECT_DIR,
     encoding: 'utf8',
   }).trim();
+  if (!existsSync(file))
+    throw new Error(
+      `${name} is not built yet (${file}): run \`npm run stack:build\` (or \`bash temporal/build-binaries.sh ${name}\`)`,
+    );
+  return file;
 }
 
 /** How a server is taken down: a crash (SIGKILL) or an orderly stop (SIGTERM). */

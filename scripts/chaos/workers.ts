@@ -65,14 +65,25 @@ export function workerConfig(settings: WorkerSettings, httpPort: number): Config
 type WorkerState = 'down' | 'running' | 'frozen';
 
 /**
- * What a crashed worker printed last, without its JSON log lines: Node writes an uncaught
- * error and its stack as plain text, and that is what says why it died.
+ * Why a worker died, from the end of its log: Node prints an uncaught error as plain text
+ * (the error, its stack, and for an unhandled 'error' event the emitter), after the JSON log
+ * lines. The error line, where it was thrown and the emitter make a one-line reason.
  */
-function crashLines(logFile: string): string {
-  const plain = tailFile(logFile, 200)
+export function crashReason(logFile: string): string {
+  const plain = tailFile(logFile, 300)
     .split('\n')
     .filter((line) => !line.startsWith('{'));
-  return plain.slice(-14).join('\n');
+  const at = plain.findLastIndex((line) => /^[A-Za-z]*(Error|Exception)\b/.test(line));
+  if (at < 0) return plain.slice(-3).join(' ').trim() || 'no error printed';
+  const where = plain.slice(at + 1).find((line) => line.trim().startsWith('at '));
+  const emitted = plain.slice(at).find((line) => line.startsWith("Emitted 'error' event"));
+  return [
+    plain[at]!.trim(),
+    emitted && `(unhandled: ${emitted.replace(/ at:$/, '')})`,
+    where && `thrown ${where.trim()}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /**
@@ -140,7 +151,7 @@ export class ChaosWorker {
           if (wasRunning)
             this.onUnexpectedExit(
               this,
-              `exited by itself (code ${info.code}, signal ${info.signal}); from ${this.logFile}:\n${crashLines(this.logFile)}`,
+              `exited by itself (code ${info.code}, signal ${info.signal}): ${crashReason(this.logFile)}`,
             );
         },
       },
@@ -217,7 +228,8 @@ export class Workers {
 
   constructor(settings: WorkerSettings, ports: [number, number]) {
     const onExit = (worker: ChaosWorker, why: string) => {
-      this.unexpectedExits.push(`${worker.label} ${why}`);
+      // Without the pid, so that the same crash twice reads the same (the report counts them).
+      this.unexpectedExits.push(`worker ${worker.name} ${why}`);
       // Start it again, as a supervisor would; ensureHealthy() waits for it.
       const restart = worker
         .start()

@@ -154,6 +154,9 @@ export class PrivatePostgres {
       // The archiver's sessions print timestamps in UTC; the harness compares in the same form.
       options: '-c TimeZone=UTC',
       connectionTimeoutMillis: 5_000,
+      // Never wait forever on a reply: a statement whose reply is lost fails, and the
+      // application learns its outcome from pg_xact_status instead.
+      query_timeout: 60_000,
     };
   }
 

@@ -1,15 +1,13 @@
 import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
-import { rangesOfDays } from '../src/archive/days';
 import { findTable, type ResolvedTable } from '../src/config';
 import { inspectTable } from '../src/postgres/inspect';
-import { describeColumnPlan, planColumns } from '../src/restore/column-plan';
 import { restoreObject, type RestoreTargetShape } from '../src/restore/restore-object';
+import { planRestore } from '../src/restore/plan';
 import { plannedObjects } from '../src/restore/select';
 import { RestoreRefusedError, TableNotFoundError, TableShapeError } from '../src/shared/errors';
 import {
   RESTORE_PAGE_SIZE,
   type HoldDaysInput,
-  type PlannedObject,
   type PlanRestoreInput,
   type ReleaseHoldsResult,
   type RestoreObjectInput,
@@ -84,95 +82,11 @@ export function restoreActivities(deps: ActivityDeps) {
     planRestore(input: PlanRestoreInput): Promise<RestorePlan> {
       return heartbeating(async (details) => {
         const archive = deps.store.table(input.source);
-        // A later page of a listing reads only that page, not the whole range again.
-        const listing = input.listAfter !== undefined;
-        let objects = 0;
-        let toRestore = 0;
-        let rows = 0;
-        let notDeleted = 0;
-        let alreadyRestored = 0;
-        const days = new Set<string>();
-        const schemaKeys = new Set<string>();
-        const page: PlannedObject[] = [];
-        let more = false;
-        const seen = new Set<string>();
-        for await (const o of plannedObjects(archive, input, input.listAfter)) {
-          if (page.length === RESTORE_PAGE_SIZE) {
-            more = true;
-            if (listing) break;
-          } else {
-            page.push(plannedOf(o));
-          }
-          seen.add(o.object);
-          objects++;
-          if (o.restored && !input.ignoreWatermark) alreadyRestored++;
-          else if (!o.selected) notDeleted++;
-          if (o.selected) {
-            toRestore++;
-            rows += input.lines === 'all' ? o.rows : (o.deleted ?? 0);
-            days.add(o.day);
-            schemaKeys.add(o.manifest.schemaKey);
-          }
-          if (objects % 100 === 0) details({ planned: objects });
-        }
-        if (listing) {
-          return {
-            source: input.source,
-            target: input.target,
-            lines: input.lines,
-            objects,
-            toRestore,
-            rows,
-            days: rangesOfDays(days),
-            columnPlans: [],
-            decision: [],
-            page,
-            more,
-          };
-        }
-        const unknown = (input.objects ?? []).filter((k) => !seen.has(k));
-        if (unknown.length > 0) {
-          throw new RestoreRefusedError(
-            `not an archived object of ${input.source.database} ${input.source.schema}.${input.source.table}: ${unknown.join(', ')}`,
-          );
-        }
-        const snapshots = await Promise.all(
-          [...schemaKeys].map((k) => archive.requireSchemaSnapshot(k)),
-        );
-        const keyColumn = snapshots[0]?.archiveKey ?? findTable(config, input.source).primaryKey;
-        const target = await targetShape(input.target, keyColumn);
-        const columnPlans = snapshots.map((s) => planColumns(s, target.columns));
-        const into = `${input.target.database} ${input.target.schema}.${input.target.table}`;
-        const skippedNote = [
-          alreadyRestored > 0 &&
-            `${alreadyRestored} already restored there (--ignore-watermark restores them again)`,
-          notDeleted > 0 &&
-            input.lines === 'deleted' &&
-            `${notDeleted} whose rows were never deleted or are all still in the table (--all-lines restores every archived line)`,
-        ].filter(Boolean);
-        const decision = [
-          `restore into ${into}: ${toRestore} of ${objects} objects, ${rows} rows${input.lines === 'all' ? ' (every archived line)' : ' (the rows the archive deleted)'}${skippedNote.length > 0 ? `; skipped: ${skippedNote.join('; ')}` : ''}`,
-          ...columnPlans.flatMap((p) => describeColumnPlan(p, input.dropMissingColumns)),
-        ];
-        const refused = columnPlans.filter((p) => p.missing.length > 0);
-        if (refused.length > 0 && !input.dropMissingColumns) {
-          throw new RestoreRefusedError(
-            `${into} lacks archived columns ${[...new Set(refused.flatMap((p) => p.missing))].join(', ')}; nothing was written (add the columns, or restore with --drop-missing-columns to leave them out)`,
-          );
-        }
-        return {
-          source: input.source,
-          target: input.target,
-          lines: input.lines,
-          objects,
-          toRestore,
-          rows,
-          days: rangesOfDays(days),
-          columnPlans,
-          decision,
-          page,
-          more,
-        };
+        return planRestore(archive, input, {
+          targetShape: (keyColumn) => targetShape(input.target, keyColumn),
+          defaultKeyColumn: () => findTable(config, input.source).primaryKey,
+          progress: details,
+        });
       });
     },
 
@@ -285,10 +199,4 @@ export function restoreActivities(deps: ActivityDeps) {
       };
     },
   };
-}
-
-/** What a listing shows of a selected object (its manifest stays in the activity). */
-function plannedOf(o: PlannedObject & { manifest: unknown }): PlannedObject {
-  const { object, day, rows, deleted, bytes, restored, selected } = o;
-  return { object, day, rows, deleted, bytes, restored, selected };
 }

@@ -19,6 +19,14 @@ export const DELETE_GATE_CLASS_ID = 0x41414447;
 
 const tableKey = `to_regclass($1::text)::oid::int4`;
 
+/** The session(s) `a` holding the table lock of table $1 (at most one), with its lock `l`. */
+const LOCK_HOLDERS = `pg_catalog.pg_locks l
+       join pg_catalog.pg_stat_activity a on a.pid = l.pid
+      where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+        and l.classid = ${LOCK_CLASS_ID}::oid
+        and l.objid = to_regclass($1::text)::oid
+        and l.database = (select oid from pg_catalog.pg_database where datname = current_database())`;
+
 export interface DbLockAttemptRow {
   /** null when the table does not exist. */
   acquired: boolean | null;
@@ -68,12 +76,7 @@ export async function tableLockHolder(
     `select a.pid, a.backend_start::text as backend_start,
             coalesce(a.application_name, '') as application_name,
             a.usename::text as usename, host(a.client_addr) as client_addr
-       from pg_catalog.pg_locks l
-       join pg_catalog.pg_stat_activity a on a.pid = l.pid
-      where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-        and l.classid = ${LOCK_CLASS_ID}::oid
-        and l.objid = to_regclass($1::text)::oid
-        and l.database = (select oid from pg_catalog.pg_database where datname = current_database())
+       from ${LOCK_HOLDERS}
       limit 1`,
     [table],
   );
@@ -91,11 +94,7 @@ export async function endStaleHolder(
 ): Promise<boolean> {
   const { rows } = await client.query<{ ended: boolean }>(
     `select coalesce(bool_or(pg_terminate_backend(a.pid)), false) as ended
-       from pg_catalog.pg_locks l
-       join pg_catalog.pg_stat_activity a on a.pid = l.pid
-      where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-        and l.classid = ${LOCK_CLASS_ID}::oid
-        and l.objid = to_regclass($1::text)::oid
+       from ${LOCK_HOLDERS}
         and a.pid = $2::int
         and a.backend_start = $3::timestamptz`,
     [table, holder.pid, holder.backendStart],
@@ -120,13 +119,8 @@ export async function enterDeleteGate(
   if (!gate[0]?.gate) return { gate: false, holdsLock: false };
   const { rows } = await client.query<{ held: boolean }>(
     `select exists (
-       select 1
-         from pg_catalog.pg_locks l
-         join pg_catalog.pg_stat_activity a on a.pid = l.pid
-        where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-          and l.classid = ${LOCK_CLASS_ID}::oid
-          and l.objid = to_regclass($1::text)::oid
-          and l.pid = $2::int
+       select 1 from ${LOCK_HOLDERS}
+          and a.pid = $2::int
           and a.backend_start = $3::timestamptz
      ) as held`,
     [table, holder.pid, holder.backendStart],

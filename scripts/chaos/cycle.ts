@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { WorkflowHandle } from '@temporalio/client';
 import { archiveTableWorkflowId } from '../../src/shared/archive-types';
 import { restoreWorkflowId } from '../../src/shared/restore-types';
 import { besides, readArchive, type ArchiveContents } from './bucket';
@@ -111,17 +112,32 @@ class RunLoop {
       const n = ++this.runs;
       this.inFlight = true;
       const startedAt = Date.now();
+      const watching = this.watchDay(handle);
       const outcome = await orchestrator.follow<ArchiveOutcome>(
         handle,
         () => this.deadline(startedAt),
         (pending) => (this.doing = pending),
       );
       this.inFlight = false;
+      await watching;
+      traffic.hotDay = undefined;
       this.doing = '';
       const ok = this.record(n, outcome);
       failedInARow = ok ? 0 : failedInARow + 1;
       // A run that fails at once would otherwise be started again in a tight loop.
       if (!ok) await sleep(Math.min(30_000, 2_000 * failedInARow));
+    }
+  }
+
+  /** Tells the application which day the run is archiving, every 2 s while it is in flight. */
+  private async watchDay(handle: WorkflowHandle): Promise<void> {
+    while (this.inFlight) {
+      const progress = await this.env.orchestrator.query<{ currentDay?: string | null }>(
+        handle,
+        'progress',
+      );
+      if (progress?.currentDay) this.env.traffic.hotDay = progress.currentDay;
+      await sleep(2_000);
     }
   }
 

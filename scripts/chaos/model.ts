@@ -13,6 +13,14 @@ export interface ModelRow {
   archived: boolean;
   /** Its timestamp is older than the retention period (an UPDATE may move it). */
   old: boolean;
+  /** The UTC day of its timestamp: the archive's partition, and what a run works on. */
+  day: string;
+}
+
+/** The UTC day of a row's `created_at`, from its `to_jsonb` text. */
+function dayOf(content: string): string {
+  const { created_at: at } = JSON.parse(content) as { created_at?: string };
+  return typeof at === 'string' ? new Date(at).toISOString().slice(0, 10) : '';
 }
 
 export class RowModel {
@@ -42,7 +50,7 @@ export class RowModel {
   }
 
   inserted(id: string, content: string, old: boolean): void {
-    this.rows.set(id, { content, deleted: false, archived: false, old });
+    this.rows.set(id, { content, deleted: false, archived: false, old, day: dayOf(content) });
     this.addCandidate(id);
   }
 
@@ -51,6 +59,7 @@ export class RowModel {
     if (!row) throw new Error(`model: an UPDATE returned row ${id}, which was never inserted`);
     row.content = content;
     row.old = old;
+    row.day = dayOf(content);
   }
 
   deleted(id: string): void {
@@ -67,10 +76,18 @@ export class RowModel {
     this.dropCandidate(id);
   }
 
-  /** A row believed to be in the table; `pickIndex` gets a number in [0, n). */
-  pick(pickIndex: (n: number) => number): string | undefined {
+  /**
+   * A row believed to be in the table; `pickIndex` gets a number in [0, n). With `day`, a
+   * row of that day if a few random tries find one (the day a run is archiving now).
+   */
+  pick(pickIndex: (n: number) => number, day?: string): string | undefined {
     if (this.candidates.length === 0) return undefined;
-    return this.candidates[pickIndex(this.candidates.length)];
+    let id = this.candidates[pickIndex(this.candidates.length)];
+    for (let tries = 1; day !== undefined && tries < 40; tries++) {
+      if (id !== undefined && this.rows.get(id)?.day === day) break;
+      id = this.candidates[pickIndex(this.candidates.length)];
+    }
+    return id;
   }
 
   get size(): number {

@@ -133,6 +133,16 @@ export class Orchestrator {
     }
   }
 
+  /** The answer to a query of a running workflow, or undefined (no worker to answer, say). */
+  async query<T>(handle: WorkflowHandle, name: string): Promise<T | undefined> {
+    const client = await this.connect();
+    try {
+      return await client.connection.withDeadline(Date.now() + 3_000, () => handle.query<T>(name));
+    } catch {
+      return undefined;
+    }
+  }
+
   /** What a run is doing now: its pending activities, attempts and last failures. */
   async pending(handle: WorkflowHandle): Promise<string> {
     try {

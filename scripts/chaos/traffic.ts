@@ -64,6 +64,11 @@ export class AppTraffic {
   /** One session for the statement loop and one for bulk inserts: never two transactions on one. */
   private readonly clients = new Map<Slot, pg.Client>();
   private seq = 0;
+  /**
+   * The day the run in flight is archiving (its progress query), if known: most UPDATEs and
+   * DELETEs go to rows of that day, between their export and their delete.
+   */
+  hotDay: string | undefined;
 
   constructor(
     private readonly pgServer: PrivatePostgres,
@@ -128,7 +133,8 @@ export class AppTraffic {
 
   private nextStatement(): Statement {
     const roll = this.rng.next();
-    const id = this.model.pick((n) => this.rng.int(0, n - 1));
+    const hot = this.hotDay !== undefined && this.rng.chance(0.7) ? this.hotDay : undefined;
+    const id = this.model.pick((n) => this.rng.int(0, n - 1), hot);
     if (roll < 0.45 || id === undefined) {
       const recent = this.rng.chance(0.1);
       const ts = recent ? this.timestamp(0, this.options.retentionDays - 1) : this.oldTimestamp();

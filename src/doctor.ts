@@ -183,7 +183,8 @@ export function describePgError(err: unknown): string {
     case '28P01':
       return 'password authentication failed';
     case '28000':
-      return 'the server does not allow this role to connect (pg_hba.conf)';
+      // Both a role that does not exist and a pg_hba.conf rule that refuses it: the server says which.
+      return `the server refused the connection: ${firstLine(err)}`;
     case '3D000':
       return 'database does not exist';
     case 'SECRET_MISSING':
@@ -207,7 +208,10 @@ export function describeS3Error(err: unknown): string {
   if (e.name === 'InvalidAccessKeyId' || e.name === 'SignatureDoesNotMatch') {
     return 'credentials rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)';
   }
-  if (e.name === 'AccessDenied' || status === 403) return 'access denied';
+  if (e.name === 'AccessDenied' || status === 403) {
+    // A HEAD request's 403 has no body to tell wrong credentials from a missing permission.
+    return 'access denied (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy)';
+  }
   if (e.name === 'CredentialsProviderError')
     return 'no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)';
   if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(firstLine(err))) {

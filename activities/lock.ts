@@ -10,11 +10,15 @@ import {
 import { CancelledFailure } from '@temporalio/common';
 import pg from 'pg';
 import { findTable } from '../src/config';
-import { qualifiedName, quoteIdent } from '../src/postgres/identifiers';
+import { qualifiedName } from '../src/postgres/identifiers';
 import { connectionConfig } from '../src/postgres/pool';
 import {
   awaitOpenDeletes,
   endStaleHolder,
+  listenForRelease,
+  notifyRelease,
+  ping,
+  setLockLease,
   tableLockHolder,
   tryTableLock,
   unlockTable,
@@ -33,8 +37,10 @@ import type { ActivityDeps } from './deps';
 /**
  * application_name of a run's lock session: whoever finds the table locked sees whose it is
  * (the workflow id), and the run itself recognises its own session by the random end of its
- * first run id. Written as PostgreSQL stores it, so that it compares equal: each byte outside
- * printable ASCII becomes '?', and 63 bytes are kept.
+ * first run id. Made of printable ASCII only (each other byte becomes '?') and at most 63
+ * bytes, so that PostgreSQL stores it unchanged, whatever its version, and it compares equal.
+ * (PostgreSQL itself treats a longer or non-ASCII name differently: it cuts it at a character
+ * boundary first, and version 16 writes other bytes as \xNN; so it is always set as made here.)
  */
 export function lockSessionName(owner: string, workflowId: string): string {
   const name = `audit-archiver lock ${owner.replace(/-/g, '').slice(-12)} ${workflowId}`;
@@ -69,7 +75,11 @@ export function lockActivities(deps: ActivityDeps) {
       client.on('error', () => undefined);
       await client.connect();
       try {
-        await setLease(client, table.database.lock_lease_seconds);
+        if (!(await setLockLease(client, table.database.lock_lease_seconds)))
+          log.warn(
+            'no lock lease before PostgreSQL 14: a frozen holder keeps the table until it is ended',
+            { table: name },
+          );
         const row = await takeLock(client, name, sessionName);
         if (row === 'busy') {
           const holder = await tableLockHolder(client, name);
@@ -112,25 +122,13 @@ export function lockActivities(deps: ActivityDeps) {
 
     /** Tells the session holding this run's lock to release it (see holdTableLock). */
     async releaseTableLock(input: { table: ResolvedTableRef; holder: LockHolder }): Promise<void> {
-      await deps.pools
-        .get(input.table.database)
-        .query('select pg_notify($1::text, $2::text)', [
-          releaseChannel(input.holder),
-          input.holder.token,
-        ]);
+      await notifyRelease(
+        deps.pools.get(input.table.database),
+        input.holder.pid,
+        input.holder.token,
+      );
     },
   };
-}
-
-/** The session ends itself (releasing the lock) after this long without a word from us. */
-async function setLease(client: pg.Client, seconds: number): Promise<void> {
-  const { rows } = await client.query<{ version: number }>(
-    "select current_setting('server_version_num')::int as version",
-  );
-  // idle_session_timeout exists from PostgreSQL 14; before, only TCP keepalives notice a
-  // vanished host, and a frozen one keeps the lock until it is killed (docs/operations).
-  if ((rows[0]?.version ?? 0) >= 140_000)
-    await client.query(`set idle_session_timeout = ${Math.round(seconds * 1000)}`);
 }
 
 /**
@@ -174,16 +172,17 @@ async function holdUntilReleased(
 ): Promise<void> {
   let released = false;
   let wake = () => undefined as void;
+  let channel = '';
   client.on('notification', (msg) => {
-    if (msg.channel === releaseChannel(holder) && msg.payload === holder.token) {
+    if (msg.channel === channel && msg.payload === holder.token) {
       released = true;
       wake();
     }
   });
-  await client.query(`listen ${quoteIdent(releaseChannel(holder))}`);
+  channel = await listenForRelease(client, holder.pid);
   const signal = cancellationSignal();
   while (!signal.aborted && !released) {
-    await client.query('select 1');
+    await ping(client);
     heartbeat({ pid: holder.pid });
     try {
       await Promise.race([sleep(heartbeatMs), new Promise<void>((resolve) => (wake = resolve))]);
@@ -192,11 +191,6 @@ async function holdUntilReleased(
       throw err;
     }
   }
-}
-
-/** The channel on which a lock holder session waits to be told to release the lock. */
-function releaseChannel(holder: Pick<LockHolder, 'pid'>): string {
-  return `audit_archiver_release_${holder.pid}`;
 }
 
 function describeHolder(h: DbLockHolderRow): string {

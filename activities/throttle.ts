@@ -1,27 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { log, sleep } from '@temporalio/activity';
-import { findTable, type Config, type Env } from '../src/config';
-import { lockWaiters } from '../src/postgres/sql/lock-waiters';
-import { replicaLag } from '../src/postgres/sql/replica-lag';
-import { vacuumRunning } from '../src/postgres/sql/vacuum-progress';
-import { walArchiveBacklog } from '../src/postgres/sql/wal-archive-backlog';
+import { sleep } from '@temporalio/activity';
+import { findTable, type Config } from '../src/config';
+import { readDatabaseSignals } from '../src/postgres/signals';
 import type {
   ReadThrottleSignalsInput,
   ThrottleLimits,
   ThrottleReading,
-  ThrottleSignals,
 } from '../src/shared/throttle';
 import type { ActivityDeps } from './deps';
 import { withClient } from './context';
-
-/**
- * Test-only hook: when this variable names a JSON file, its keys (a partial ThrottleSignals)
- * replace what the database said. Replica lag, a WAL archive backlog and autovacuum cannot be
- * produced on demand on a single test server; the integration tests use this to prove that
- * each one pauses the archive. Never set it in production: every injected reading is logged
- * as a warning and marked `injected` in the result.
- */
-export const TEST_SIGNALS_ENV = 'AUDIT_ARCHIVER_TEST_SIGNALS';
 
 /** The throttling limits of a database: defaults.throttle with the database's overrides. */
 export function throttleLimits(config: Config, database: string): ThrottleLimits {
@@ -43,12 +29,6 @@ export function throttleLimits(config: Config, database: string): ThrottleLimits
   };
 }
 
-function injectedSignals(env: Env): Partial<ThrottleSignals> | undefined {
-  const file = env[TEST_SIGNALS_ENV];
-  if (!file) return undefined;
-  return JSON.parse(readFileSync(file, 'utf8')) as Partial<ThrottleSignals>;
-}
-
 export function throttleActivities(deps: ActivityDeps) {
   return {
     /**
@@ -58,27 +38,8 @@ export function throttleActivities(deps: ActivityDeps) {
     async readThrottleSignals(input: ReadThrottleSignalsInput): Promise<ThrottleReading> {
       const table = findTable(deps.config, input.table);
       if (input.waitMs) await sleep(input.waitMs);
-      const signals = await withClient(
-        deps,
-        input.table.database,
-        async (client): Promise<ThrottleSignals> => {
-          const lag = await replicaLag(client);
-          const wal = await walArchiveBacklog(client);
-          return {
-            replicaLagMs: lag.lag_ms === null ? null : Math.round(lag.lag_ms),
-            walReadyFiles: wal.ready_files,
-            walArchiverFailing: wal.failing,
-            vacuumRunning: await vacuumRunning(client, table.schema, table.name),
-            lockWaiters: await lockWaiters(client),
-            injected: false,
-          };
-        },
-      );
-      const injected = injectedSignals(deps.env);
-      if (injected) {
-        log.warn('throttle signals injected by the test hook', { [TEST_SIGNALS_ENV]: injected });
-        Object.assign(signals, injected, { injected: true });
-      }
+      const read = deps.readSignals ?? readDatabaseSignals;
+      const signals = await withClient(deps, input.table.database, (client) => read(client, table));
       return { limits: throttleLimits(deps.config, input.table.database), signals };
     },
   };

@@ -11,6 +11,7 @@ import { connectionConfig } from './postgres/pool';
 import { inspectTable } from './postgres/inspect';
 import { openArchiveStore } from './store/client';
 import { probeStore } from './store/probe';
+import { serverVersion } from './postgres/sql/server-version';
 import { temporalConnectOptions } from './temporal/connection';
 import {
   createSearchAttributeCommand,
@@ -79,10 +80,7 @@ async function checkDatabase(
     return;
   }
   try {
-    const { rows } = await client.query<{ version: string }>(
-      `select current_setting('server_version') as version`,
-    );
-    report(true, subject, `connected, PostgreSQL ${rows[0]?.version ?? 'unknown'}`);
+    report(true, subject, `connected, PostgreSQL ${await serverVersion(client)}`);
     for (const table of tables) {
       const name = `table ${db.name} ${table.schema}.${table.name}`;
       const inspection = await inspectTable(client, table);

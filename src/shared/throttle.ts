@@ -40,8 +40,6 @@ export interface ThrottleSignals {
   vacuumRunning: boolean;
   /** Sessions of this database waiting for a lock, other than the reader's own. */
   lockWaiters: number;
-  /** True when a test hook replaced some values (never in production). */
-  injected: boolean;
 }
 
 export interface ThrottleReading {

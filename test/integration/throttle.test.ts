@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -8,7 +8,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createActivities } from '../../activities';
-import { TEST_SIGNALS_ENV, throttleActivities } from '../../activities/throttle';
+import { throttleActivities } from '../../activities/throttle';
+import { readDatabaseSignals } from '../../src/postgres/signals';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { createS3Client } from '../../src/store/client';
@@ -35,8 +36,8 @@ async function session(db: TestDatabase): Promise<pg.Client> {
 // a durable timer while one is over its limit, saying why; the wait ends when the signal
 // clears. The reader runs its real SQL against the real catalog views; replica lag, a WAL
 // archive backlog and autovacuum cannot be produced on demand on one test server, so the
-// workflow-level tests inject those readings through the reader's test hook
-// (AUDIT_ARCHIVER_TEST_SIGNALS). Lock waits, the slowdown and the rate ceilings are real.
+// workflow-level tests give the worker a signal reader (ActivityDeps.readSignals) that adds
+// those readings to the real ones. Lock waits, the slowdown and the rate ceilings are real.
 describe('adaptive throttling (real stack)', function () {
   this.timeout(300_000);
   let db: TestDatabase;
@@ -161,8 +162,13 @@ describe('adaptive throttling (real stack)', function () {
       workflowBundle: await workflowBundle(),
       activities: createActivities({
         config,
-        env: { [TEST_SIGNALS_ENV]: hookFile },
+        env: {},
         pools,
+        // The real reader, with the readings the test writes to hookFile on top.
+        readSignals: async (client, table) => ({
+          ...(await readDatabaseSignals(client, table)),
+          ...(JSON.parse(readFileSync(hookFile, 'utf8')) as Partial<ThrottleSignals>),
+        }),
         store: storeOf(config, createS3Client(config.s3)),
       }),
     });
@@ -256,7 +262,6 @@ describe('adaptive throttling (real stack)', function () {
       assert.equal(signals.walArchiverFailing, false);
       assert.equal(signals.vacuumRunning, false);
       assert.equal(signals.lockWaiters, 0);
-      assert.equal(signals.injected, false);
       assert.equal(limits.maxLockWaiters, 0, 'the database override');
       assert.equal(limits.maxReplicaLagMs, 10_000, 'the default');
     });

@@ -28,7 +28,6 @@ const calm: ThrottleSignals = {
   walArchiverFailing: false,
   vacuumRunning: false,
   lockWaiters: 0,
-  injected: false,
 };
 const batch = (over: Partial<BatchTiming> = {}): BatchTiming => ({
   rows: 1000,

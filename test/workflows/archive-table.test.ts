@@ -46,7 +46,6 @@ const QUIET: ThrottleReading = {
     walArchiverFailing: false,
     vacuumRunning: false,
     lockWaiters: 0,
-    injected: false,
   },
 };
 

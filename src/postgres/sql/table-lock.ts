@@ -1,4 +1,5 @@
-import type { ClientBase } from 'pg';
+import type { ClientBase, Pool } from 'pg';
+import { quoteIdent } from '../identifiers';
 
 /**
  * The statements of the table lock (one writer per table). Two advisory locks per table,
@@ -144,4 +145,47 @@ export async function transactionStatus(
 export async function currentTransactionId(client: ClientBase): Promise<string> {
   const { rows } = await client.query<{ txid: string }>('select txid_current()::text as txid');
   return rows[0]!.txid;
+}
+
+/**
+ * Gives the lock session its lease: PostgreSQL ends the session (and so the lock) once it has
+ * been idle this long. idle_session_timeout exists from PostgreSQL 14; before, only TCP
+ * keepalives notice a vanished host, and a frozen one keeps the lock until it is killed.
+ * Returns whether the lease is in force.
+ */
+export async function setLockLease(client: ClientBase, seconds: number): Promise<boolean> {
+  const { rows } = await client.query<{ version: number }>(
+    "select current_setting('server_version_num')::int as version",
+  );
+  if ((rows[0]?.version ?? 0) < 140_000) return false;
+  await client.query(`select set_config('idle_session_timeout', $1::text, false)`, [
+    String(Math.round(seconds * 1000)),
+  ]);
+  return true;
+}
+
+/** The channel on which a lock holder session waits to be told to release the lock. */
+function releaseChannel(pid: number): string {
+  return `audit_archiver_release_${pid}`;
+}
+
+/** The holder session listens on its release channel (see notifyRelease). */
+export async function listenForRelease(client: ClientBase, pid: number): Promise<string> {
+  const channel = releaseChannel(pid);
+  await client.query(`listen ${quoteIdent(channel)}`);
+  return channel;
+}
+
+/** Tells the holder session to release the lock; it does only if `token` is its own. */
+export async function notifyRelease(
+  client: ClientBase | Pool,
+  pid: number,
+  token: string,
+): Promise<void> {
+  await client.query('select pg_notify($1::text, $2::text)', [releaseChannel(pid), token]);
+}
+
+/** Proves the session (and so the lock it holds) is still there. */
+export async function ping(client: ClientBase): Promise<void> {
+  await client.query('select 1');
 }

@@ -76,6 +76,21 @@ export async function readStoredObject(
   object: string,
   options: ReadObjectOptions,
 ): Promise<StoredObjectFacts> {
+  try {
+    return await readLines(archive, object, options);
+  } catch (err) {
+    // A sink that never saw the pipeline (the object is missing, or larger than stated) must
+    // still be ended with the error: a COPY FROM left open would hold its session forever.
+    if (options.sink && !options.sink.destroyed) options.sink.destroy(err as Error);
+    throw err;
+  }
+}
+
+async function readLines(
+  archive: TableArchive,
+  object: string,
+  options: ReadObjectOptions,
+): Promise<StoredObjectFacts> {
   const { signal, keyColumn, limits, onRow, sink, toSink } = options;
   const fail = (problem: string): never => {
     throw new VerificationError(`${archive.where(object)}: ${problem}`, { object });

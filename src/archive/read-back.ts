@@ -81,7 +81,11 @@ export async function readStoredObject(
   } catch (err) {
     // A sink that never saw the pipeline (the object is missing, or larger than stated) must
     // still be ended with the error: a COPY FROM left open would hold its session forever.
-    if (options.sink && !options.sink.destroyed) options.sink.destroy(err as Error);
+    const { sink } = options;
+    if (sink && !sink.destroyed) {
+      sink.once('error', () => undefined); // the error is thrown below; the sink only echoes it
+      sink.destroy(err as Error);
+    }
     throw err;
   }
 }

@@ -2,6 +2,7 @@ import { archiveActivities } from './archive';
 import { classifyErrors } from './classify-errors';
 import type { ActivityDeps } from './deps';
 import { lockActivities } from './lock';
+import { planActivities } from './plan';
 import { restoreActivities } from './restore';
 import { schemaActivities } from './schema';
 import { throttleActivities } from './throttle';
@@ -16,6 +17,7 @@ export type { ActivityDeps } from './deps';
  */
 export function createActivities(deps: ActivityDeps) {
   return classifyErrors({
+    ...planActivities(deps),
     ...schemaActivities(deps),
     ...lockActivities(deps),
     ...archiveActivities(deps),

@@ -125,14 +125,13 @@ async function main(): Promise<number> {
   try {
     await withDeadline('the whole chaos run', options.totalTimeoutMs, async () => {
       const env = await setUp(options, report, running);
-      const faultRng = Rng.stream(options.seed, 'faults');
       try {
-        if (faultRng.chance(0.5)) {
+        if (Rng.stream(options.seed, 'worker B').chance(0.5)) {
           await env.workers.b.start();
           say(`${env.workers.b.label} joins task queue ${SCENARIO.taskQueue}`);
         }
         for (let cycle = 1; cycle <= options.cycles && !interrupted; cycle++) {
-          await runCycle({ ...env, faultRng, options, report }, cycle);
+          await runCycle({ ...env, options, report }, cycle);
         }
         if (env.model.uncertainStatements > 0)
           report.note(

@@ -7,7 +7,7 @@ import { holdAndHeal, injectFault } from './faults';
 import { compare, type Finding, type RowModel, type TableRow } from './model';
 import type { ChaosOptions } from './options';
 import type { Report } from './report';
-import type { Rng } from './rng';
+import { Rng } from './rng';
 import type { Orchestrator, RunOutcome } from './runs';
 import { SCENARIO, type ChaosStack } from './stack';
 import type { AppTraffic } from './traffic';
@@ -46,7 +46,6 @@ export interface CycleEnv {
   orchestrator: Orchestrator;
   /** The harness's own S3 client, straight to MinIO. */
   s3: S3Client;
-  faultRng: Rng;
   options: ChaosOptions;
   report: Report;
 }
@@ -188,7 +187,7 @@ async function untilRunInFlight(runs: RunLoop, timeoutMs: number): Promise<void>
 
 /** One cycle: archive runs under faults with the application writing, then validate, restore, compare. */
 export async function runCycle(env: CycleEnv, cycle: number): Promise<void> {
-  const { options, report, traffic, workers, stack, faultRng } = env;
+  const { options, report, traffic, workers, stack } = env;
   say(
     `cycle ${cycle}: archive runs with ${options.faultsPerCycle} faults and the application writing`,
   );
@@ -197,15 +196,18 @@ export async function runCycle(env: CycleEnv, cycle: number): Promise<void> {
   runs.start();
   try {
     for (let i = 1; i <= options.faultsPerCycle; i++) {
-      // A random moment while a run is in flight.
-      await untilRunInFlight(runs, options.runTimeoutMs);
-      await sleep(faultRng.int(300, 4_000));
-      if (!runs.inFlight) {
-        i--;
-        continue;
-      }
+      // Each fault draws from a stream of its own (by its number in the whole run), so the
+      // plan of fault n does not shift when an earlier one took another branch or a wait
+      // took longer: `--seed` replays the same faults with the same parameters.
+      const rng = Rng.stream(options.seed, `fault ${report.faults + 1}`);
+      const delayMs = rng.int(300, 4_000);
+      // A random moment while a run is in flight (the same delay again if the run ended).
+      do {
+        await untilRunInFlight(runs, options.runTimeoutMs);
+        await sleep(delayMs);
+      } while (!runs.inFlight);
       const doing = runs.doing;
-      const { kind, fault } = await injectFault({ stack, workers, rng: faultRng });
+      const { kind, fault } = await injectFault({ stack, workers, rng });
       report.fault(kind);
       say(
         `  fault ${report.faults} [${kind}] ${fault.description}${doing ? `; the run was at: ${doing}` : ''}`,

@@ -301,11 +301,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
 
 /** Picks the next fault (by weight, among those that make sense now) and puts it in place. */
 export async function injectFault(env: FaultEnv): Promise<{ kind: string; fault: InjectedFault }> {
-  const choices = FAULT_KINDS.filter((k) => k.applicable?.(env) ?? true).map((k) => ({
-    weight: k.weight,
-    value: k,
-  }));
-  const kind = env.rng.weighted(choices);
+  // Drawn among all kinds first, so that the choice depends on the seed alone; only a kind
+  // that makes no sense now (no worker to kill) is drawn again among those that do.
+  const all = FAULT_KINDS.map((k) => ({ weight: k.weight, value: k }));
+  let kind = env.rng.weighted(all);
+  if (!(kind.applicable?.(env) ?? true))
+    kind = env.rng.weighted(all.filter((c) => c.value.applicable?.(env) ?? true));
   return { kind: kind.name, fault: await kind.inject(env) };
 }
 

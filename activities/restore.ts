@@ -97,8 +97,10 @@ export function restoreActivities(deps: ActivityDeps) {
         const archive = deps.store.table(input.source);
         for await (const o of plannedObjects(archive, input, input.after)) {
           if (!o.selected) continue;
-          if (objects.length === RESTORE_PAGE_SIZE) return { objects, more: true };
           objects.push(o.object);
+          // Full: stop here rather than read on only to learn whether more follow (the next
+          // page, maybe empty, says).
+          if (objects.length === RESTORE_PAGE_SIZE) return { objects, more: true };
         }
         return { objects, more: false };
       });

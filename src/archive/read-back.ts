@@ -115,9 +115,16 @@ async function readLines(
     (line) => {
       rowCount++;
       if (line.length > maxLineBytes) maxLineBytes = line.length;
+      // Decoded strictly: a lenient decode turns damaged bytes into U+FFFD and the line parses.
+      let text = '';
+      try {
+        text = utf8.decode(line);
+      } catch {
+        fail(`line ${rowCount} is not valid UTF-8`);
+      }
       let parsed: unknown;
       try {
-        parsed = JSON.parse(line.toString('utf8'));
+        parsed = JSON.parse(text);
       } catch {
         fail(`line ${rowCount} is not valid JSON`);
       }
@@ -214,6 +221,8 @@ export async function readBackVerified(
     );
   }
 }
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Passes bytes through, failing once more than `max` have gone by. */
 class ByteCeiling extends Transform {

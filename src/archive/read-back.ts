@@ -100,8 +100,12 @@ async function readLines(
     throw new VerificationError(`${archive.where(object)}: ${problem}`, { object });
   };
   const stored = await archive.openData(object, signal);
-  if (stored.length > limits.bytes)
+  if (stored.length > limits.bytes) {
+    // Not read: let go of the response, or its connection stays taken (the client's pool
+    // runs dry after a few dozen) and errors later with no one listening.
+    stored.body.destroy();
     fail(`${stored.length} bytes stored, at most ${limits.bytes} expected`);
+  }
 
   let rowCount = 0;
   let maxLineBytes = 0;

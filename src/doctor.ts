@@ -10,7 +10,7 @@ import {
 import { connectionConfig } from './postgres/pool';
 import { inspectTable } from './postgres/inspect';
 import { openArchiveStore } from './store/client';
-import { probeStore } from './store/probe';
+import { probeStore, StoreUnsafeError } from './store/probe';
 import { serverVersion } from './postgres/sql/server-version';
 import { temporalConnectOptions } from './temporal/connection';
 import {
@@ -119,6 +119,10 @@ async function checkBucket(config: Config, timeoutMs: number, report: Report): P
       'reachable; wrote and read back a probe object, and the store refused to overwrite it (single and multipart)',
     );
   } catch (err) {
+    if (err instanceof StoreUnsafeError) {
+      report(false, subject, err.message);
+      return;
+    }
     const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
     const step = err instanceof Error ? err.message.split(': ')[0] : 'reach the bucket';
     report(false, subject, `${step}: ${describeS3Error(cause)}`);

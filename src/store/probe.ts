@@ -3,6 +3,11 @@ import { Readable } from 'node:stream';
 import type { Bucket } from './bucket';
 import { probeKey } from './layout';
 
+/** The store took a probe write it must refuse: its message is the doctor's whole report. */
+export class StoreUnsafeError extends Error {
+  override name = 'StoreUnsafeError';
+}
+
 /** Bigger than one upload part (8 MiB), so the multipart path is probed too. */
 const MULTIPART_PROBE_BYTES = 9 * 1024 * 1024;
 
@@ -10,7 +15,8 @@ const MULTIPART_PROBE_BYTES = 9 * 1024 * 1024;
  * Proves the store can hold the archive: a probe object is written, read back, and written
  * again with `If-None-Match: *` (single and multipart), which the store must refuse, since
  * every never-overwrite guarantee of the archive rests on that refusal. The probes are
- * removed afterwards. Throws naming the step that failed.
+ * removed afterwards. Throws StoreUnsafeError when the store takes a write it must refuse,
+ * or an error `cannot <step>: ...` (with the store's error as its cause) when a step fails.
  */
 export async function probeStore(bucket: Bucket, prefix: string): Promise<void> {
   const stamp = randomUUID();
@@ -27,10 +33,12 @@ export async function probeStore(bucket: Bucket, prefix: string): Promise<void> 
     step = 'read the probe object back';
     if ((await bucket.getText(key)) !== body)
       throw new Error('the probe object read back differs from what was written');
-    step = 'refuse to overwrite the probe object (If-None-Match)';
+    step = 'write the probe object again, conditionally';
     const again = await bucket.putIfAbsent(key, 'replaced', { contentType: 'text/plain' });
     if (again !== 'exists' || (await bucket.getText(key)) !== body)
-      throw new Error('the store replaced an object despite If-None-Match: *');
+      throw new StoreUnsafeError(
+        'the store does not honour If-None-Match: it replaced the probe object on a conditional write; the archive relies on that refusal never to overwrite an object',
+      );
     step = 'write a multipart probe object';
     const signal = new AbortController().signal;
     const options = {
@@ -41,12 +49,13 @@ export async function probeStore(bucket: Bucket, prefix: string): Promise<void> 
     const parts = () => Readable.from([Buffer.alloc(MULTIPART_PROBE_BYTES, 0x61)]);
     await bucket.uploadIfAbsent(large, parts(), options);
     written.push(large);
-    step = 'refuse to overwrite the multipart probe object (If-None-Match on completion)';
+    step = 'upload the multipart probe object again, conditionally';
     if ((await bucket.uploadIfAbsent(large, parts(), options)) !== 'exists')
-      throw new Error(
-        'the store completed a multipart upload over an object despite If-None-Match: *',
+      throw new StoreUnsafeError(
+        'the store does not honour If-None-Match on multipart uploads: it completed one over the probe object; the archive relies on that refusal never to overwrite an object',
       );
   } catch (err) {
+    if (err instanceof StoreUnsafeError) throw err;
     throw new Error(`cannot ${step}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
     });

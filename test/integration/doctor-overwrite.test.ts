@@ -147,7 +147,7 @@ describe('CLI: doctor against a store that ignores If-None-Match (real MinIO beh
 
     assert.equal(code, 1, stdout + stderr);
     assert.deepEqual(failures, [
-      `${bucketLine(prefix, endpoint)}cannot refuse to overwrite the probe object (If-None-Match): the store replaced an object despite If-None-Match: *`,
+      `${bucketLine(prefix, endpoint)}the store does not honour If-None-Match: it replaced the probe object on a conditional write; the archive relies on that refusal never to overwrite an object`,
     ]);
     assert.equal(store.overwritten.length, 1, 'the doctor wrote its probe twice, conditionally');
     assert.deepEqual(await listAll(s3, prefix), [], 'the probe was removed');
@@ -167,7 +167,7 @@ describe('CLI: doctor against a store that ignores If-None-Match (real MinIO beh
 
     assert.equal(code, 1, stdout + stderr);
     assert.deepEqual(failures, [
-      `${bucketLine(prefix, endpoint)}cannot refuse to overwrite the multipart probe object (If-None-Match on completion): the store completed a multipart upload over an object despite If-None-Match: *`,
+      `${bucketLine(prefix, endpoint)}the store does not honour If-None-Match on multipart uploads: it completed one over the probe object; the archive relies on that refusal never to overwrite an object`,
     ]);
     assert.equal(store.overwritten.length, 1);
     assert.equal(store.overwritten[0]!.method, 'POST');

@@ -1,5 +1,5 @@
 import { archiveActivities } from './archive';
-import { classifyErrors } from './classify-errors';
+import { wireActivities } from './wiring';
 import type { ActivityDeps } from './deps';
 import { lockActivities } from './lock';
 import { planActivities } from './plan';
@@ -10,21 +10,27 @@ import { validateActivities } from './validate';
 
 export type { ActivityDeps } from './deps';
 
+/** Activities whose heartbeat is their own: the lock's says its session still holds the lock. */
+const OWN_HEARTBEAT = new Set(['holdTableLock']);
+
 /**
- * Every activity of the archiver, bound to its dependencies, each throwing classified errors
- * (a refusal no retry can fix fails at once; a fault that passes is retried). The worker's
- * only registry.
+ * Every activity of the archiver, bound to its dependencies, each heartbeating on a timer and
+ * throwing classified errors (a refusal no retry can fix fails at once; a fault that passes
+ * is retried). The worker's only registry.
  */
 export function createActivities(deps: ActivityDeps) {
-  return classifyErrors({
-    ...planActivities(deps),
-    ...schemaActivities(deps),
-    ...lockActivities(deps),
-    ...archiveActivities(deps),
-    ...restoreActivities(deps),
-    ...throttleActivities(deps),
-    ...validateActivities(deps),
-  });
+  return wireActivities(
+    {
+      ...planActivities(deps),
+      ...schemaActivities(deps),
+      ...lockActivities(deps),
+      ...archiveActivities(deps),
+      ...restoreActivities(deps),
+      ...throttleActivities(deps),
+      ...validateActivities(deps),
+    },
+    OWN_HEARTBEAT,
+  );
 }
 
 /** Workflows proxy activities by this type only (`import type`), never by value. */

@@ -2,9 +2,9 @@ import { ActivityCancellationType, type ActivityOptions } from '@temporalio/work
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/shared/errors';
 
 /**
- * Activity options, declared once. Every activity has a start-to-close timeout; everything
- * that may take long heartbeats on a timer, so a dead or frozen worker's activity is retried
- * elsewhere within seconds. Retries: a few quick attempts per round for any error but the
+ * Activity options, declared once. Every activity has a start-to-close timeout and
+ * heartbeats on a timer (activities/wiring.ts), so a dead or frozen worker's activity is
+ * retried elsewhere within its heartbeat timeout, seconds, not its start-to-close timeout. Retries: a few quick attempts per round for any error but the
  * types no retry can fix; workflows wait out longer faults between rounds (workflows/
  * patience.ts), so a fault of any length only delays a run.
  */
@@ -19,6 +19,7 @@ const retry: ActivityOptions['retry'] = {
 /** Catalog reads, small object writes, planning, watermark. */
 export const SHORT_IO: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
   retry,
 };
 
@@ -28,6 +29,7 @@ export const SHORT_IO: ActivityOptions = {
  */
 export const THROTTLE_CHECK: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
   retry,
 };
 

@@ -113,7 +113,7 @@ export class DocumentError extends ArchiverError {
 /**
  * The database refused a statement for a reason no retry can fix (wrong password, missing
  * database or table, no privilege, a value it cannot represent): classified by SQLSTATE in
- * activities/classify-errors.ts.
+ * activities/wiring.ts.
  */
 export class DatabaseRefusedError extends ArchiverError {
   readonly code = 'DATABASE_REFUSED';

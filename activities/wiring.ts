@@ -1,6 +1,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { DatabaseError } from 'pg';
 import { ArchiverError, DatabaseRefusedError, StoreRefusedError } from '../src/shared/errors';
+import { heartbeating } from './heartbeat';
 
 /**
  * SQLSTATE classes that no retry can fix: the input or the environment must change first.
@@ -63,17 +64,28 @@ export function classifyError(err: unknown): unknown {
 
 type AsyncFunction = (...args: never[]) => Promise<unknown>;
 
-/** Every activity of the set, throwing classified errors (see classifyError). */
-export function classifyErrors<T extends Record<string, AsyncFunction>>(activities: T): T {
-  const wrapped: Record<string, AsyncFunction> = {};
+/**
+ * Every activity of the set as the worker registers it: heartbeating on a timer (see
+ * heartbeating; `ownHeartbeat` names the ones whose heartbeat means something of their own,
+ * like the lock's, which beats only while its session holds the lock) and throwing
+ * classified errors (see classifyError).
+ */
+export function wireActivities<T extends Record<string, AsyncFunction>>(
+  activities: T,
+  ownHeartbeat: ReadonlySet<string>,
+): T {
+  const wired: Record<string, AsyncFunction> = {};
   for (const [name, fn] of Object.entries(activities)) {
-    wrapped[name] = async (...args: never[]) => {
+    const run = ownHeartbeat.has(name)
+      ? (args: never[]) => fn(...args)
+      : (args: never[]) => heartbeating(() => fn(...args));
+    wired[name] = async (...args: never[]) => {
       try {
-        return await fn(...args);
+        return await run(args);
       } catch (err) {
         throw classifyError(err);
       }
     };
   }
-  return wrapped as T;
+  return wired as T;
 }

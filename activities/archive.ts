@@ -23,7 +23,6 @@ import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
 
 export function archiveActivities(deps: ActivityDeps) {
-
   return {
     /**
      * What a run reads once it holds the table's lock: the days restores hold (so that no

@@ -77,6 +77,7 @@ export function validateActivities(deps: ActivityDeps) {
         const check = new TableCheck(input, archive, keys, cancellationSignal(), details);
         check.orphans();
         await mapLimit(objects, OBJECTS_IN_FLIGHT, (obj) => check.object(obj));
+        await check.documents();
         check.reportMissingSchemas();
         const sampled = await sampleCheck(check);
         return {

@@ -129,6 +129,15 @@ async function restoredKeys(
   manifest: ObjectManifest,
   lines: RestoreLines,
 ): Promise<Set<string> | undefined> {
+  // The deletion manifest recorded the stored object's digest when the rows were deleted: a
+  // manifest that names other bytes (rewritten with the object) is not what was deleted.
+  const deletion = await archive.deletionManifest(manifest.object);
+  if (deletion && deletion.objectSha256 !== manifest.sha256) {
+    throw new VerificationError(
+      `${archive.where(manifest.object)}: the manifest's SHA-256 ${manifest.sha256} differs from the ${deletion.objectSha256} its deletion manifest recorded; not restored`,
+      { object: manifest.object },
+    );
+  }
   if (lines === 'all') return undefined;
   const receipt = await archive.receipt(manifest.object);
   return new Set(receipt?.deletedKeys ?? []);

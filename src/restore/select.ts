@@ -29,10 +29,18 @@ export async function* plannedObjects(
   const span = { startDate: selection.startDate, endDate: selection.endDate };
   let cursor = after;
   for (;;) {
-    const { objects, more } = await archive.listObjects(span, {
+    const { objects, more, orphans } = await archive.listObjects(span, {
       ...(cursor !== undefined && { after: cursor }),
       limit: LISTED_PER_ROUND,
     });
+    // Its documents say it was archived (and maybe deleted): a restore without it is not whole.
+    const lost = orphans.find((o) => !wanted || wanted.has(o));
+    if (lost !== undefined) {
+      throw new VerificationError(
+        `${archive.where(lost)}: the data object is missing though its documents are there; it cannot be restored`,
+        { object: lost },
+      );
+    }
     const listed = objects.filter((o) => !wanted || wanted.has(o.object));
     const planned = await mapLimit(listed, READS_IN_FLIGHT, async (o) => {
       const [manifest, receipt, restored] = await Promise.all([

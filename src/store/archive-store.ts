@@ -13,6 +13,7 @@ import {
   latestSchemaSchema,
   objectManifestSchema,
   restoreReceiptSchema,
+  schemaChangeSchema,
   schemaSnapshotSchema,
   watermarkSchema,
   type DeleteIntent,
@@ -133,7 +134,7 @@ export class TableArchive {
   // --- per-object documents ---------------------------------------------------------------
 
   manifest(object: string): Promise<ObjectManifest | undefined> {
-    return this.read(manifestKey(object), objectManifestSchema);
+    return this.readOf(object, manifestKey(object), objectManifestSchema);
   }
 
   async requireManifest(object: string): Promise<ObjectManifest> {
@@ -157,7 +158,7 @@ export class TableArchive {
   }
 
   deletionManifest(object: string): Promise<DeletionManifest | undefined> {
-    return this.read(deletionManifestKey(object), deletionManifestSchema);
+    return this.readOf(object, deletionManifestKey(object), deletionManifestSchema);
   }
 
   saveDeletionManifest(doc: DeletionManifest): Promise<DeletionManifest> {
@@ -191,7 +192,7 @@ export class TableArchive {
   }
 
   receipt(object: string): Promise<DeletionReceipt | undefined> {
-    return this.read(deletionReceiptKey(object), deletionReceiptSchema);
+    return this.readOf(object, deletionReceiptKey(object), deletionReceiptSchema);
   }
 
   /** Only the transaction that deleted the rows has a receipt: another one is a conflict. */
@@ -300,6 +301,21 @@ export class TableArchive {
     return this.replace(restoreReceiptKey(this.location, doc.target, doc.object), doc);
   }
 
+  /**
+   * Reads a table document other than an object's manifest, deletion manifest and receipt
+   * (delete intents, schema snapshots, the latest-schema pointer, schema changes, the
+   * watermark, holds and their releases) through the schema its key says it has: a
+   * DocumentError when it is damaged, `false` when the key is none of these.
+   */
+  async checkDocument(key: string, signal?: AbortSignal): Promise<boolean> {
+    if (!key.startsWith(this.prefix)) return false;
+    const rest = key.slice(this.prefix.length);
+    const schema = TABLE_DOCUMENTS.find(([pattern]) => pattern.test(rest))?.[1];
+    if (!schema) return false;
+    await this.read(key, schema, signal);
+    return true;
+  }
+
   // --- listings ---------------------------------------------------------------------------
 
   /** Every key of the table's archive with its size. */
@@ -315,7 +331,7 @@ export class TableArchive {
   async listObjects(
     span: DaySpan = {},
     page: { after?: string; limit?: number } = {},
-  ): Promise<{ objects: ArchivedObject[]; more: boolean }> {
+  ): Promise<{ objects: ArchivedObject[]; more: boolean; orphans: string[] }> {
     const limit = page.limit ?? Number.POSITIVE_INFINITY;
     const objects: ArchivedObject[] = [];
     const sidecars = new Set<string>();
@@ -358,7 +374,13 @@ export class TableArchive {
       o.hasDeletionManifest = sidecars.has(deletionManifestKey(o.object));
       o.hasDeletionReceipt = sidecars.has(deletionReceiptKey(o.object));
     }
-    return { objects, more };
+    // Documents of a data object that is not there (the previous page's last object's
+    // manifest comes first on this page: it is not one).
+    const listed = new Set(objects.map((o) => o.object));
+    const orphans = [...new Set([...sidecars].map((k) => dataKeyOfSidecar(k)!))].filter(
+      (data) => data !== page.after && !listed.has(data),
+    );
+    return { objects, more, orphans };
   }
 
   // --- documents in general -----------------------------------------------------------------
@@ -371,6 +393,23 @@ export class TableArchive {
     const body = await this.bucket.getText(key, signal);
     if (body === undefined) return undefined;
     return parseDocument(this.where(key), body, schema);
+  }
+
+  /**
+   * A document beside a data object, which must name that object: one copied or edited to
+   * describe another would have a reader check (or restore) the wrong bytes.
+   */
+  private async readOf<S extends z.ZodType<{ object: string }>>(
+    object: string,
+    key: string,
+    schema: S,
+  ): Promise<z.infer<S> | undefined> {
+    const doc = await this.read(key, schema);
+    if (doc !== undefined && doc.object !== object)
+      throw new DocumentError(`${this.where(key)}: describes another object, ${doc.object}`, {
+        where: this.where(key),
+      });
+    return doc;
   }
 
   /**
@@ -407,6 +446,17 @@ export class TableArchive {
     return this.bucket.replace(key, serialise(doc), JSON_TYPE);
   }
 }
+
+/** Table documents by their key below the table's prefix (the first pattern that matches). */
+const TABLE_DOCUMENTS: readonly [RegExp, z.ZodType][] = [
+  [/\.deleting-[^/]+\.json$/, deleteIntentSchema],
+  [/^_schema\/latest\.json$/, latestSchemaSchema],
+  [/^_schema\/changes\/[^/]+\.json$/, schemaChangeSchema],
+  [/^_schema\/[0-9a-f]{64}\.json$/, schemaSnapshotSchema],
+  [/^_state\/watermark\.json$/, watermarkSchema],
+  [/^_holds\/[^/]+\.released\.json$/, holdReleaseSchema],
+  [/^_holds\/[^/]+\.json$/, holdSchema],
+];
 
 /** `year=YYYY/month=MM/day=DD/` of a day. */
 function dayFolder(day: string): string {

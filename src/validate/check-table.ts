@@ -1,9 +1,15 @@
 import { randomInt } from 'node:crypto';
 import { lineFingerprint, readBackVerified } from '../archive/read-back';
+import { schemaHash } from '../archive/schema-snapshot';
 import { DocumentError, VerificationError } from '../shared/errors';
 import type { ValidateTableInput, ValidationProblem } from '../shared/validate-types';
 import type { ArchivedObject, TableArchive } from '../store/archive-store';
-import type { DeletionManifest, DeletionReceipt, ObjectManifest } from '../store/documents';
+import type {
+  DeletionManifest,
+  DeletionReceipt,
+  ObjectManifest,
+  SchemaSnapshot,
+} from '../store/documents';
 import { OBJECT_MANIFEST_FORMAT } from '../store/documents';
 import {
   dataKeyOfSidecar,
@@ -11,8 +17,10 @@ import {
   deletionManifestKey,
   deletionReceiptKey,
   isDataKey,
+  latestSchemaKey,
   manifestKey,
 } from '../store/layout';
+import { mapLimit } from '../util/concurrency';
 
 /** Problems of one table: all counted, the first `max` kept. */
 export class Problems {
@@ -85,12 +93,29 @@ function inRange(day: string | undefined, input: ValidateTableInput): boolean {
 }
 
 /** What a manifest must say about the object beside it, or the first thing it gets wrong. */
-function manifestProblem(manifest: ObjectManifest, object: ArchivedObject): string | undefined {
+function manifestProblem(
+  manifest: ObjectManifest,
+  object: ArchivedObject,
+  archive: TableArchive,
+): string | undefined {
   if (manifest.format !== OBJECT_MANIFEST_FORMAT)
     return `unknown format ${JSON.stringify(manifest.format)}`;
   if (manifest.object !== object.object) return `describes another object, ${manifest.object}`;
   if (manifest.day !== object.day)
     return `says day ${manifest.day}, the key's partition is ${object.day}`;
+  if (manifest.schemaKey !== archive.schemaSnapshotKey(manifest.schemaHash))
+    return `names schema snapshot ${manifest.schemaKey}, not the one of its schema hash ${manifest.schemaHash}`;
+  return undefined;
+}
+
+/** What is wrong with a schema snapshot stored under `key`: its hash must be its content's. */
+function snapshotProblem(key: string, snapshot: SchemaSnapshot): string | undefined {
+  const named = /([0-9a-f]{64})\.json$/.exec(key)?.[1];
+  if (snapshot.schemaHash !== named)
+    return `says schema hash ${snapshot.schemaHash}, its key ${named ?? 'none'}`;
+  const computed = schemaHash(snapshot);
+  if (computed !== snapshot.schemaHash)
+    return `its columns and primary key hash to ${computed}, not to the schema hash it states`;
   return undefined;
 }
 
@@ -201,7 +226,7 @@ export class TableCheck {
       this.archive.manifest(obj.object),
     );
     if (!manifest) return;
-    const wrong = manifestProblem(manifest, obj);
+    const wrong = manifestProblem(manifest, obj, this.archive);
     if (wrong) {
       this.problems.add(manifestKey(obj.object), wrong);
       return;
@@ -243,16 +268,77 @@ export class TableCheck {
 
   private async schema(manifest: ObjectManifest): Promise<void> {
     const key = manifest.schemaKey;
-    if (this.keys.has(key)) return;
-    let known = this.snapshots.get(key);
-    if (!known) {
-      known = this.archive.schemaSnapshotExists(key, this.signal);
-      this.snapshots.set(key, known);
-    }
-    if (await known) return;
+    if (await this.snapshot(key)) return;
     const objects = this.missingSchemas.get(key) ?? [];
     objects.push(manifest.object);
     this.missingSchemas.set(key, objects);
+  }
+
+  /**
+   * Whether a schema snapshot is there; read once per key, checked against its own hash, a
+   * damaged one reported (and counted as there: its manifests are not blamed for it).
+   */
+  private snapshot(key: string): Promise<boolean> {
+    let known = this.snapshots.get(key);
+    if (!known) {
+      known = this.archive.schemaSnapshot(key).then(
+        (snapshot) => {
+          if (!snapshot) return false;
+          const problem = snapshotProblem(key, snapshot);
+          if (problem) this.problems.add(key, problem);
+          return true;
+        },
+        (err: unknown) => {
+          if (!(err instanceof DocumentError)) throw err;
+          this.problems.add(key, withoutWhere(err.message, key));
+          return true;
+        },
+      );
+      this.snapshots.set(key, known);
+    }
+    return known;
+  }
+
+  /**
+   * The table's other documents, each read through its schema: delete intents of the objects
+   * in range, schema snapshots no manifest names, the latest-schema pointer (and that its
+   * snapshot is there), schema changes, the watermark and holds.
+   */
+  async documents(): Promise<void> {
+    const keys = [...this.keys.keys()].sort().filter((key) => {
+      if (isDataKey(key)) return false;
+      const data = dataKeyOfSidecar(key);
+      // Manifests, deletion manifests and receipts are read with their object.
+      if (data && !/\.deleting-[^/]+\.json$/.test(key)) return false;
+      return !data || inRange(dayOfKey(data), this.input);
+    });
+    await mapLimit(keys, 8, async (key) => {
+      if (/\/_schema\/[0-9a-f]{64}\.json$/.test(key)) {
+        await this.snapshot(key);
+        return;
+      }
+      try {
+        await this.archive.checkDocument(key, this.signal);
+      } catch (err) {
+        if (!(err instanceof DocumentError)) throw err;
+        this.problems.add(key, withoutWhere(err.message, key));
+        return;
+      }
+      if (key === latestSchemaKey(this.archive.location)) {
+        const latest = await this.archive.latestSchema();
+        if (latest && latest.key !== this.archive.schemaSnapshotKey(latest.schemaHash))
+          this.problems.add(
+            key,
+            `points at ${latest.key}, not at the snapshot of ${latest.schemaHash}`,
+          );
+        else if (
+          latest &&
+          !(await this.snapshot(latest.key)) &&
+          !this.missingSchemas.has(latest.key) // reported once, as the snapshot itself
+        )
+          this.problems.add(key, `points at ${latest.key}, which is missing`);
+      }
+    });
   }
 
   /** One problem per missing snapshot, not one per object that names it. */

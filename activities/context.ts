@@ -61,12 +61,20 @@ export async function withClient<T>(
   fn: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await deps.pools.get(database).connect();
+  // A connection cut while the client is checked out but between queries (during an upload,
+  // say) is emitted as an 'error' event; without a listener it would end the worker. The next
+  // query fails with it anyway, and the client is discarded.
+  let lost: Error | undefined;
+  const onError = (err: Error) => (lost = err);
+  client.on('error', onError);
   try {
     const result = await fn(client);
-    client.release();
+    client.off('error', onError);
+    client.release(lost);
     return result;
   } catch (err) {
-    client.release(err instanceof Error ? err : true);
+    client.off('error', onError);
+    client.release(lost ?? (err instanceof Error ? err : true));
     throw err;
   }
 }

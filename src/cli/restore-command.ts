@@ -73,8 +73,15 @@ export async function restoreCommand(
   options: RestoreCommandOptions,
 ): Promise<number> {
   checkOptions(options);
-  const [table] = selectTables(ctx.config, { database: options.database, table: options.table });
+  const tables = selectTables(ctx.config, { database: options.database, table: options.table });
+  const [table] = tables;
   if (!table) throw new ConfigError(`restore: no table ${options.table}`);
+  // A bare name configured in two schemas: restoring the first one found would be a guess.
+  if (tables.length > 1) {
+    throw new ConfigError(
+      `restore: -t ${options.table} names ${tables.length} tables (${tables.map((t) => `${t.schema}.${t.name}`).join(', ')}); give schema.table`,
+    );
+  }
   const source = { database: table.database.name, schema: table.schema, table: table.name };
   const client = await connectClient(ctx.config.temporal, ctx.env);
   try {

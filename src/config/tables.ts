@@ -27,14 +27,60 @@ function resolve(config: Config, database: DatabaseConfig, table: TableConfig): 
   };
 }
 
-/** `schema.table`, or a bare `table` that matches in any schema. */
+/**
+ * A filter written with double quotes around a name that holds a dot or a quote, as in SQL:
+ * `"a.b".c`, `a."b.c"`, `"say ""hi"""`; undefined when the filter has no quoted name (or is
+ * not one or two names).
+ */
+function parseQuoted(wanted: string): { schema?: string; table: string } | undefined {
+  if (!/(^|\.)"/.test(wanted)) return undefined;
+  const parts: string[] = [];
+  let i = 0;
+  for (;;) {
+    let part = '';
+    if (wanted[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= wanted.length) return undefined;
+        if (wanted[i] !== '"') part += wanted[i];
+        else if (wanted[i + 1] === '"') part += wanted[i++];
+        else break;
+      }
+      i++;
+    } else {
+      const dot = wanted.indexOf('.', i);
+      part = wanted.slice(i, dot < 0 ? wanted.length : dot);
+      if (part.includes('"')) return undefined;
+      i += part.length;
+    }
+    if (part === '') return undefined;
+    parts.push(part);
+    if (i === wanted.length) break;
+    if (wanted[i] !== '.') return undefined;
+    i++;
+  }
+  if (parts.length === 1) return { table: parts[0]! };
+  if (parts.length === 2) return { schema: parts[0]!, table: parts[1]! };
+  return undefined;
+}
+
+/** `schema.table`, a bare `table` that matches in any schema, or either with quoted names. */
 function matchesTable(table: TableConfig, wanted: string): boolean {
-  return wanted.includes('.') ? `${table.schema}.${table.name}` === wanted : table.name === wanted;
+  const quoted = parseQuoted(wanted);
+  if (quoted)
+    return (
+      table.name === quoted.table && (quoted.schema === undefined || table.schema === quoted.schema)
+    );
+  return table.name === wanted || `${table.schema}.${table.name}` === wanted;
+}
+
+/** A name as a filter would have to quote it to mean only that name. */
+function quotedName(name: string): string {
+  return /[."]/.test(name) ? `"${name.replace(/"/g, '""')}"` : name;
 }
 
 export interface TableFilter {
   database?: string | undefined;
-  /** `schema.table`, or a table name in any schema. */
+  /** `schema.table`, or a table name in any schema; names with dots in double quotes. */
   table?: string | undefined;
 }
 
@@ -52,11 +98,19 @@ export function selectTables(config: Config, filter: TableFilter = {}): Resolved
       { database: filter.database },
     );
   }
-  const selected = databases.flatMap((db) =>
-    db.tables
-      .filter((t) => filter.table === undefined || matchesTable(t, filter.table))
-      .map((t) => resolve(config, db, t)),
-  );
+  const selected = databases.flatMap((db) => {
+    const tables = db.tables.filter(
+      (t) => filter.table === undefined || matchesTable(t, filter.table),
+    );
+    // `a.b.c` names both "a.b".c and a."b.c": never guess which.
+    if (filter.table?.includes('.') && !parseQuoted(filter.table) && tables.length > 1) {
+      throw new TableNotConfiguredError(
+        `table "${filter.table}" is ambiguous in database "${db.name}": it names ${tables.map((t) => `${quotedName(t.schema)}.${quotedName(t.name)}`).join(' and ')}; quote the names to choose one`,
+        { database: db.name, table: filter.table },
+      );
+    }
+    return tables.map((t) => resolve(config, db, t));
+  });
   if (selected.length === 0) {
     throw new TableNotConfiguredError(
       `table "${filter.table}" is not configured in ${filter.database ? `database "${filter.database}"` : 'any database'}`,

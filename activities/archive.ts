@@ -1,10 +1,12 @@
 import { cancellationSignal, log } from '@temporalio/activity';
 import { deleteBatch } from '../src/archive/delete-batch';
-import { exportBatch } from '../src/archive/export';
+import { exportBatch, findBatchDay } from '../src/archive/export';
 import { estimateArchive } from '../src/archive/estimate';
 import { verifyBatch } from '../src/archive/verify';
 import type {
   AdvanceWatermarkInput,
+  BatchStart,
+  FindBatchInput,
   ArchiveEstimate,
   DeleteBatchInput,
   DeleteBatchResult,
@@ -44,7 +46,22 @@ export function archiveActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Exports the next batch after the cursor to a deterministic object with its manifest
+     * Where the next batch starts (src/archive/export.ts findBatchDay), or null when no
+     * eligible row is left: found before the export, so that the run records it and every
+     * attempt of the batch writes the same object. Reads only.
+     */
+    findBatch(input: FindBatchInput): Promise<BatchStart | null> {
+      return withTable(
+        deps,
+        input.table,
+        async (ctx, client) =>
+          (await findBatchDay({ client, sql: ctx.sql }, input.cutoff, input.cursor, input.holds)) ??
+          null,
+      );
+    },
+
+    /**
+     * Exports the batch from its recorded start to a deterministic object with its manifest
      * beside it (src/archive/export.ts). Idempotent, and safe when attempts overlap: it never
      * deletes or replaces an object, it adopts what an earlier attempt stored.
      */

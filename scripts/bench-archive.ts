@@ -6,9 +6,8 @@
  * archives the table through an in-process worker at default settings, except that batches
  * follow each other without the default rest (`nice_ratio` 0: this measures the pipeline,
  * bench:impact the pacing), and reads the phase timings back from the workflow's history:
- * export+upload+verify (exportBatch and verifyBatch, which also writes the deletion manifest
- * from its read-back; writeDeletionManifest too, for runs from before that) and delete
- * (deleteBatch). Peak RSS of the process that hosts the worker is sampled throughout. Cleans
+ * export+upload+verify (findBatch, exportBatch and verifyBatch, which also writes the
+ * deletion manifest from its read-back) and delete (deleteBatch). Peak RSS of the process that hosts the worker is sampled throughout. Cleans
  * up its databases and bucket objects. Needs the stack up (npm run stack:up).
  */
 import { spawn } from 'node:child_process';
@@ -163,7 +162,7 @@ async function runSize(rows: number): Promise<Result> {
       tableMiB: tableBytes,
       baselineMs: base.ms,
       baselineBytes: base.bytes,
-      exportMs: t('exportBatch') + t('verifyBatch') + t('writeDeletionManifest'),
+      exportMs: t('findBatch') + t('exportBatch') + t('verifyBatch'),
       deleteMs: t('deleteBatch'),
       totalMs,
       archivedBytes: outcome.bytes,

@@ -32,7 +32,7 @@ import { MAX_PAUSE_IN_ACTIVITY_MS, pace, type LastBatch } from './pacing';
 import { HistoryFull, Patience } from './patience';
 import { isLockLost, TableLock } from './table-lock';
 
-const { planTable, snapshotSchema, advanceWatermark, surveyTable } =
+const { planTable, snapshotSchema, advanceWatermark, surveyTable, findBatch } =
   proxyActivities<Activities>(SHORT_IO);
 const { exportBatch, verifyBatch, estimateArchive } = proxyActivities<Activities>(STREAMING);
 const { deleteBatch } = proxyActivities<Activities>(DELETE);
@@ -206,9 +206,10 @@ class Run {
       const startedAt = Date.now();
       const batch = await CancellationScope.nonCancellable(() => this.batch());
       if (batch === 'done') return;
+      if (batch === 'empty') continue;
       // The export saw no eligible row after this batch: end without a rest and without an
       // export that would find nothing.
-      if (!batch.more) return;
+      if (!batch.following) return;
       last = {
         rows: batch.rowCount,
         bytes: batch.bytes,
@@ -227,7 +228,8 @@ class Run {
 
   /**
    * Reads what the run needs under the lock, again each time the lock was taken again: the
-   * days restores hold, and the old rows it must leave in the table.
+   * days restores hold, and the old rows it must leave in the table. A next batch found
+   * under earlier holds is searched for again.
    */
   private async survey(): Promise<void> {
     if (this.holdsOf === this.lock.generation) return;
@@ -237,25 +239,48 @@ class Run {
     this.holds = survey.holds;
     this.holdsOf = this.lock.generation;
     this.state.skipped = survey.skipped;
+    delete this.state.start;
   }
 
-  /** One batch, start to end, or 'done' when no eligible row is left. */
-  private async batch(): Promise<'done' | ExportedBatch> {
+  /**
+   * One batch, start to end: 'done' when no eligible row is left, 'empty' when the rows its
+   * start found were gone before it was stored (the run searches on from there). Where the
+   * batch starts is found first and recorded, so every attempt of its export writes (or
+   * finds) the same object.
+   */
+  private async batch(): Promise<'done' | 'empty' | ExportedBatch> {
     const { state } = this;
+    const n = state.nextBatch;
     await this.survey();
-    const exported = await this.patience.run(`export batch ${state.nextBatch}`, () =>
+    const start =
+      state.start ??
+      (await this.patience.run(`find batch ${n}`, () =>
+        findBatch({
+          table: this.ref,
+          cutoff: state.cutoff,
+          cursor: state.cursor,
+          holds: this.holds,
+        }),
+      ));
+    if (!start) return 'done';
+    state.start = start;
+    const exported = await this.patience.run(`export batch ${n}`, () =>
       exportBatch({
         table: this.ref,
         run: state.run,
-        batch: state.nextBatch,
+        batch: n,
         cutoff: state.cutoff,
-        cursor: state.cursor,
+        start,
         schemaHash: state.schemaHash,
         holds: this.holds,
         batchSize: state.throttle.batchSize,
       }),
     );
-    if (exported.kind === 'done') return 'done';
+    if (exported.kind === 'empty') {
+      state.cursor = { day: start.day, afterKey: start.afterKey };
+      delete state.start;
+      return 'empty';
+    }
     state.inFlight = exported;
     await this.finish(exported);
     return exported;
@@ -287,6 +312,8 @@ class Run {
     t.rowsChanged += deleted.changed;
     t.bytes += batch.bytes;
     state.cursor = batch.next;
+    if (batch.following) state.start = batch.following;
+    else delete state.start;
     state.nextBatch++;
     delete state.inFlight;
   }

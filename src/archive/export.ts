@@ -3,6 +3,7 @@ import { createGzip } from 'node:zlib';
 import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type {
+  BatchStart,
   Cursor,
   DayRange,
   ExportBatchInput,
@@ -45,31 +46,35 @@ interface RowFacts {
 }
 
 /**
- * Exports the next batch after the cursor (rows of one UTC day older than the cutoff, in key
- * order) to a deterministic object with its manifest beside it. Never deletes or replaces
- * an object: a retry (or an overlapping earlier attempt) that finds the batch's manifest
- * returns it; one that finds the object without a manifest adopts it, making the manifest
- * from a read-back of what is stored; and the upload itself is conditional, so of two
- * attempts that race, the second adopts what the first stored.
+ * Exports one batch, from the start the run recorded (rows of that UTC day older than the
+ * cutoff, after its key, in key order), to a deterministic object with its manifest beside
+ * it, and finds where the following batch starts. Never deletes or replaces an object: a
+ * retry (or an overlapping earlier attempt) that finds the batch's manifest returns it; one
+ * that finds the object without a manifest adopts it, making the manifest from a read-back
+ * of what is stored; and the upload itself is conditional, so of two attempts that race,
+ * the second adopts what the first stored. An object is stored only once a row is there to
+ * go in it.
  */
 export async function exportBatch(
   io: ExportIo,
   input: ExportBatchInput,
 ): Promise<ExportBatchResult> {
-  const found = await findBatchDay(io, input.cutoff, input.cursor, input.holds ?? []);
-  if (!found) return { kind: 'done' };
-  const object = io.archive.dataKey(found.day, input.run, input.batch);
-  const manifest =
-    (await io.archive.manifest(object)) ??
-    (await io.archive.saveManifest(await store(io, input, object, found)));
-  // The next batch starts after this one's last key: whatever size an earlier attempt used,
-  // no row of the day is skipped. The day search moves on when the day has no more.
-  const next: Cursor = { day: found.day, afterKey: manifest.primaryKey.last };
-  const more = (await findBatchDay(io, input.cutoff, next, input.holds ?? [])) !== undefined;
+  const { start } = input;
+  const object = io.archive.dataKey(start.day, input.run, input.batch);
+  let manifest = await io.archive.manifest(object);
+  if (!manifest) {
+    const stored = await store(io, input, object);
+    if (stored === 'empty') return { kind: 'empty' };
+    manifest = await io.archive.saveManifest(stored);
+  }
+  // The run goes on after this batch's last key, whatever size an earlier attempt used, so
+  // no row of the day is skipped; the search moves on when the day has no more.
+  const next: Cursor = { day: start.day, afterKey: manifest.primaryKey.last };
+  const following = (await findBatchDay(io, input.cutoff, next, input.holds)) ?? null;
   return {
     kind: 'batch',
     object,
-    day: found.day,
+    day: start.day,
     rowCount: manifest.rowCount,
     bytes: manifest.bytes,
     firstKey: manifest.primaryKey.first,
@@ -77,30 +82,34 @@ export async function exportBatch(
     maxTimestamp: manifest.timestamp.max,
     maxTimestampMicros: manifest.timestamp.maxMicros,
     next,
-    more,
+    following,
   };
 }
 
-/** The batch's object: streamed from PostgreSQL, or adopted when another attempt stored it. */
+/**
+ * The batch's object: streamed from PostgreSQL, or adopted when another attempt stored it;
+ * `empty` when its rows are gone and nothing is stored.
+ */
 async function store(
   io: ExportIo,
   input: ExportBatchInput,
   object: string,
-  found: { day: string; afterKey: string | null },
-): Promise<ObjectManifest> {
+): Promise<ObjectManifest | 'empty'> {
+  const { day } = input.start;
   const adopt = async () =>
-    manifestOf(io, input, object, found.day, await readFacts(io, object, found.day), true);
+    manifestOf(io, input, object, day, await readFacts(io, object, day), true);
   if (await io.archive.dataExists(object, io.signal)) return adopt();
   io.signal.throwIfAborted();
   const streamed = await streamToStore(io, object, {
     cutoff: input.cutoff,
-    dayStart: `${found.day}T00:00:00Z`,
-    dayEnd: `${nextDate(found.day)}T00:00:00Z`,
-    afterKey: found.afterKey,
+    dayStart: `${day}T00:00:00Z`,
+    dayEnd: `${nextDate(day)}T00:00:00Z`,
+    afterKey: input.start.afterKey,
     limit: Math.min(input.batchSize ?? io.batchSize, io.batchSize),
   });
   if (streamed === 'exists') return adopt();
-  return manifestOf(io, input, object, found.day, streamed, false);
+  if (streamed === 'empty') return 'empty';
+  return manifestOf(io, input, object, day, streamed, false);
 }
 
 function manifestOf(
@@ -198,16 +207,17 @@ async function micros(io: ExportIo, timestamp: string): Promise<string> {
 
 /**
  * Streams one batch from COPY through gzip into the store (row data never passes through
- * Temporal), computing the manifest's facts on the way. `exists` when the key was taken by
- * the time the upload completed. The caller owns the client and must discard it if this
- * throws, since the COPY may be half-read. Memory: the upload's two 8 MiB parts in flight
- * and the stream buffers, whatever the batch size.
+ * Temporal), computing the manifest's facts on the way. The upload starts with the first
+ * row: a batch whose rows are gone stores nothing (`empty`). `exists` when the key was taken
+ * by the time the upload completed. The caller owns the client and must discard it if this
+ * throws, since the COPY may be half-read. Memory: the upload's two 8 MiB parts in flight and
+ * the stream buffers, whatever the batch size.
  */
 async function streamToStore(
   io: ExportIo,
   object: string,
   batch: Parameters<TableSql['exportCopy']>[0],
-): Promise<RowFacts | 'exists'> {
+): Promise<RowFacts | 'exists' | 'empty'> {
   let rowCount = 0;
   let firstKey = '';
   let lastKey = '';
@@ -215,6 +225,11 @@ async function streamToStore(
   let maxLineBytes = 0;
   let min: { micros: bigint; text: string } | undefined;
   let max: { micros: bigint; text: string } | undefined;
+  const hasher = new HashingPassThrough();
+  let upload: Promise<'created' | 'exists'> | undefined;
+  let uploadFailed = (_err: unknown) => undefined as void;
+  const failed = new Promise<never>((_resolve, reject) => (uploadFailed = reject));
+  failed.catch(() => undefined);
 
   const rows = new LineTransform(
     (line) => {
@@ -224,7 +239,11 @@ async function streamToStore(
       if (a < 0 || b < 0 || c < 0) throw new Error('COPY produced a line without its four fields');
       const key = JSON.parse(line.toString('utf8', 0, a)) as string;
       const at = BigInt(line.toString('latin1', a + 1, b));
-      if (rowCount === 0) firstKey = key;
+      if (rowCount === 0) {
+        firstKey = key;
+        upload = io.archive.uploadData(object, hasher, io.signal);
+        upload.catch(uploadFailed);
+      }
       lastKey = key;
       if (!min || at < min.micros)
         min = { micros: at, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
@@ -238,28 +257,35 @@ async function streamToStore(
     },
     { terminate: true },
   );
-  const hasher = new HashingPassThrough();
+  // With no row there is no upload to read the gzip's few bytes: let them flow away, so the
+  // pipeline (which waits for its last stream to end) ends.
+  rows.once('end', () => {
+    if (!upload) hasher.resume();
+  });
   const source = io.client.query(copyTo(io.sql.exportCopy(batch)));
   try {
-    const [, outcome] = await Promise.all([
+    await Promise.race([
       pipeline(source, rows, createGzip({ level: 6 }), hasher, { signal: io.signal }),
-      io.archive.uploadData(object, hasher, io.signal),
+      failed,
     ]);
-    if (outcome === 'exists') return 'exists';
+    if (!upload) {
+      hasher.destroy();
+      return 'empty';
+    }
+    if ((await upload) === 'exists') return 'exists';
   } catch (err) {
     // Whichever side failed first, stop the other: no half-read COPY, no orphaned upload.
     source.destroy();
     hasher.destroy();
     throw err;
   }
-  if (!min || !max) throw new Error('the batch query returned no rows');
   return {
     rowCount,
     firstKey,
     lastKey,
-    minTimestamp: min.text,
-    maxTimestamp: max.text,
-    maxTimestampMicros: max.micros.toString(),
+    minTimestamp: min!.text,
+    maxTimestamp: max!.text,
+    maxTimestampMicros: max!.micros.toString(),
     sha256: hasher.digest(),
     bytes: hasher.bytes,
     uncompressedBytes,
@@ -268,15 +294,15 @@ async function streamToStore(
 }
 
 /**
- * The day and key cursor of the next batch: the oldest day at or after the cursor that holds
- * an eligible row after the cursor's key, skipping held days.
+ * Where the next batch starts: the oldest day at or after the cursor that holds an eligible
+ * row after the cursor's key, skipping held days.
  */
 export async function findBatchDay(
   io: Pick<ExportIo, 'client' | 'sql'>,
   cutoff: string,
   cursor: Cursor,
   holds: readonly DayRange[],
-): Promise<{ day: string; afterKey: string | null } | undefined> {
+): Promise<BatchStart | undefined> {
   let { day, afterKey } = cursor;
   if (day === null) day = await oldestDayFrom(io, cutoff, null);
   while (day !== null) {

@@ -3,7 +3,7 @@ import type { ResolvedTableRef, TableRef } from './table-ref';
 import type { ThrottleSignalName, ThrottleState } from './throttle';
 
 /**
- * Where an archive run resumes: `afterKey` null means "search for the oldest eligible day on
+ * Where an archive run stands: `afterKey` null means "search for the oldest eligible day on
  * or after `day`" (null: from the beginning); otherwise `day` is the day being archived and
  * the next batch starts after that key. Only this travels between batches and across
  * continue-as-new, never row data.
@@ -19,14 +19,33 @@ export interface DayRange {
   last: string;
 }
 
+/**
+ * Where a batch starts, as found before it is exported and recorded in the run's history: a
+ * day that held an eligible row after `afterKey`. The batch's object key follows from it, so
+ * every attempt of the batch writes (or finds) the same object, whatever rows the table
+ * gained or lost meanwhile.
+ */
+export interface BatchStart {
+  day: string;
+  afterKey: string | null;
+}
+
+export interface FindBatchInput {
+  table: ResolvedTableRef;
+  cutoff: string;
+  cursor: Cursor;
+  /** Days held by restores (read under the table lock): the search leaves them alone. */
+  holds: DayRange[];
+}
+
 export interface ExportBatchInput {
   table: ResolvedTableRef;
   run: string;
   batch: number;
   cutoff: string;
-  cursor: Cursor;
+  start: BatchStart;
   schemaHash: string;
-  /** Days held by restores (read under the table lock): the export leaves them alone. */
+  /** The holds the start was found under: the search for the following batch keeps to them. */
   holds: DayRange[];
   /**
    * Rows in this batch when throttling adapts the size (at most the table's batch_size).
@@ -46,16 +65,21 @@ export interface ExportedBatch {
   /** The newest timestamp in the batch, as text and as epoch microseconds. */
   maxTimestamp: string;
   maxTimestampMicros: string;
+  /** Where the run stands after this batch. */
   next: Cursor;
   /**
-   * Whether an eligible row was left after this batch (from `next` on) when it was exported,
-   * so that the run can end without resting and exporting once more to find nothing. Rows
-   * backdated later are left to the next run.
+   * Where the following batch starts, found when this one was exported; null when no
+   * eligible row was left, so that the run ends after this batch without resting and
+   * exporting once more to find nothing. Rows backdated later are left to the next run.
    */
-  more: boolean;
+  following: BatchStart | null;
 }
 
-export type ExportBatchResult = ExportedBatch | { kind: 'done' };
+/**
+ * `empty`: the rows the start found were gone (deleted by the application) before any attempt
+ * stored the batch; nothing was written, and the run searches again from there.
+ */
+export type ExportBatchResult = ExportedBatch | { kind: 'empty' };
 
 export interface BatchObjectInput {
   table: ResolvedTableRef;
@@ -155,6 +179,8 @@ export interface ArchiveTableState {
   startedAt: string;
   /** Throttling's learned baseline and adapted batch size. */
   throttle: ThrottleState;
+  /** Where the next batch starts, when found under the run's current holds. */
+  start?: BatchStart;
   /**
    * A batch exported but not yet verified, deleted and recorded in the watermark, when the
    * run continued as new while waiting out a fault: the next run finishes it first.

@@ -8,7 +8,7 @@ import { archiveActivities } from '../../activities/archive';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { LOCK_CLASS_ID } from '../../src/postgres/sql/table-lock';
-import type { Cursor, ExportedBatch, LockHolder } from '../../src/shared/archive-types';
+import type { BatchStart, Cursor, ExportedBatch, LockHolder } from '../../src/shared/archive-types';
 import { createS3Client } from '../../src/store/client';
 import type { DeletionReceipt, ObjectManifest } from '../../src/store/documents';
 import { deletionManifestKey, deletionReceiptKey, manifestKey } from '../../src/store/layout';
@@ -80,17 +80,24 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     return exportNext();
   }
 
-  function exportInput(batch: number, cursor: Cursor, schemaHash: string, batchSize?: number) {
+  function exportInput(batch: number, start: BatchStart, schemaHash: string, batchSize?: number) {
     return {
       table,
       run: 'test',
       batch,
       cutoff,
-      cursor,
+      start,
       schemaHash,
       holds: [],
       ...(batchSize !== undefined && { batchSize }),
     };
+  }
+
+  /** Where the next batch starts from `cursor` (by default the start of the table). */
+  async function startOf(cursor: Cursor = { day: null, afterKey: null }): Promise<BatchStart> {
+    const start = await runActivity(env, acts, 'findBatch', { table, cutoff, cursor, holds: [] });
+    assert.ok(start, 'an eligible row is left');
+    return start;
   }
 
   /**
@@ -105,7 +112,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
       env,
       acts,
       'exportBatch',
-      exportInput(++batchNo, cursor, await currentSchemaHash(), batchSize),
+      exportInput(++batchNo, await startOf(cursor), await currentSchemaHash(), batchSize),
     );
     assert.equal(result.kind, 'batch');
     return result;
@@ -219,7 +226,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
       env,
       acts,
       'exportBatch',
-      exportInput(batchNo, { day: null, afterKey: null }, await currentSchemaHash()),
+      exportInput(batchNo, { day: batch.day, afterKey: null }, await currentSchemaHash()),
     );
     assert.deepEqual(retry, batch);
     assert.deepEqual(await readBytes(s3, batch.object), before);
@@ -228,7 +235,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
   it('never deletes or replaces an object a newer attempt of the same export stored, verified and deleted', async () => {
     await insertRows([50, 51, 52, 53]);
     const schemaHash = await currentSchemaHash();
-    const input = exportInput(++batchNo, { day: null, afterKey: null }, schemaHash);
+    const input = exportInput(++batchNo, await startOf(), schemaHash);
     // Attempt 1 stalls inside its first write to the store (a lost reply, a frozen worker)...
     const held = gate();
     const reached = gate();
@@ -290,7 +297,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
       env,
       acts,
       'exportBatch',
-      exportInput(batchNo, { day: null, afterKey: null }, await currentSchemaHash()),
+      exportInput(batchNo, { day: batch.day, afterKey: null }, await currentSchemaHash()),
     );
     assert.equal(retry.kind === 'batch' && retry.object, batch.object);
     assert.deepEqual(await readBytes(s3, batch.object), stored, 'the stored object is kept');
@@ -306,22 +313,62 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     const schemaHash = await currentSchemaHash();
     // An earlier attempt exported 2 rows; its retry runs with a batch size of 4.
     const n = ++batchNo;
-    await runActivity(
-      env,
-      acts,
-      'exportBatch',
-      exportInput(n, { day: null, afterKey: null }, schemaHash, 2),
-    );
+    const start = await startOf();
+    await runActivity(env, acts, 'exportBatch', exportInput(n, start, schemaHash, 2));
     const retried = await runActivity(
       env,
       acts,
       'exportBatch',
-      exportInput(n, { day: null, afterKey: null }, schemaHash, 4),
+      exportInput(n, start, schemaHash, 4),
     );
     assert.equal(retried.kind === 'batch' && retried.rowCount, 2);
-    assert.equal(retried.kind === 'batch' && retried.more, true);
+    assert.deepEqual(retried.kind === 'batch' && retried.following, {
+      day: start.day,
+      afterKey: '71',
+    });
     const rest = await exportNext(retried.kind === 'batch' ? retried.next : undefined, 4);
     assert.deepEqual([rest.firstKey, rest.lastKey, rest.rowCount], ['72', '74', 3]);
+  });
+
+  it('exports the same object on every attempt of a batch, though rows were backdated into an earlier day meanwhile', async () => {
+    await insertRows([80, 81]);
+    const n = ++batchNo;
+    const start = await startOf();
+    const first = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(n, start, await currentSchemaHash()),
+    );
+    // The application inserts a row dated a day earlier; the retry of the batch keeps to
+    // the start the run recorded, so it finds (and adopts) the first attempt's object.
+    await db.query(`insert into audit_log values (79, '2020-01-01 10:00+00', 'backdated')`);
+    const again = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(n, start, await currentSchemaHash()),
+    );
+    assert.equal(again.kind === 'batch' && again.object, first.kind === 'batch' && first.object);
+  });
+
+  it('stores nothing for a batch whose rows are gone before any attempt stored it', async () => {
+    await insertRows([90, 91]);
+    const n = ++batchNo;
+    const start = await startOf();
+    await db.query('delete from audit_log where id in (90, 91)');
+    const result = await runActivity(
+      env,
+      acts,
+      'exportBatch',
+      exportInput(n, start, await currentSchemaHash()),
+    );
+    assert.deepEqual(result, { kind: 'empty' });
+    const stored = await listAll(s3, `${config.s3.prefix}`);
+    assert.ok(
+      stored.every((o) => !o.key.includes(`/test-${String(n).padStart(6, '0')}.`)),
+      'no object or manifest of the batch',
+    );
   });
 
   it('says whether an eligible row is left after the batch, on its day or a later one', async () => {
@@ -333,11 +380,11 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     const second = await exportNext(first.next, 1);
     const last = await exportNext(second.next, 1);
     assert.deepEqual(
-      [first, second, last].map((b) => [b.firstKey, b.more]),
+      [first, second, last].map((b) => [b.firstKey, b.following]),
       [
-        ['30', true], // 31 is left on the same day
-        ['31', true], // 32 is left on a later day
-        ['32', false],
+        ['30', { day: '2020-01-02', afterKey: '30' }], // 31 is left on the same day
+        ['31', { day: '2020-01-05', afterKey: null }], // 32 is left on a later day
+        ['32', null],
       ],
     );
   });

@@ -1,5 +1,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { archiveActivities } from '../../activities/archive';
 import type { Config } from '../../src/config';
+import type {
+  Cursor,
+  DayRange,
+  ExportBatchInput,
+  ExportedBatch,
+} from '../../src/shared/archive-types';
 import { ArchiveStore } from '../../src/store/archive-store';
 import { Bucket } from '../../src/store/bucket';
 import type { MockActivityEnvironment } from '@temporalio/testing';
@@ -31,4 +38,28 @@ export function storeOf(config: Config, s3: S3Client): ArchiveStore {
     config.s3.prefix,
     config.s3.storage_class,
   );
+}
+
+type ArchiveActs = Pick<ReturnType<typeof archiveActivities>, 'findBatch' | 'exportBatch'>;
+
+/**
+ * Finds where the next batch starts from `cursor` and exports it, as the workflow does:
+ * undefined when no eligible row is left.
+ */
+export async function exportFrom(
+  env: MockActivityEnvironment,
+  acts: ArchiveActs,
+  input: Omit<ExportBatchInput, 'start' | 'holds'> & { cursor: Cursor; holds?: DayRange[] },
+): Promise<ExportedBatch | undefined> {
+  const { cursor, holds = [], ...rest } = input;
+  const start = await runActivity(env, acts, 'findBatch', {
+    table: input.table,
+    cutoff: input.cutoff,
+    cursor,
+    holds,
+  });
+  if (!start) return undefined;
+  const exported = await runActivity(env, acts, 'exportBatch', { ...rest, start, holds });
+  if (exported.kind !== 'batch') throw new Error(`batch ${input.batch} found no rows to export`);
+  return exported;
 }

@@ -80,7 +80,7 @@ function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
   };
   const exportBatch = (input: ExportBatchInput): Promise<ExportBatchResult> => {
     count('exportBatch');
-    if (input.batch > batches) return Promise.resolve({ kind: 'done' });
+    const last = String(input.batch * 10 + 9);
     return Promise.resolve({
       kind: 'batch',
       object: `o/${input.batch}.jsonl.gz`,
@@ -88,11 +88,11 @@ function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
       rowCount: 10,
       bytes: 100,
       firstKey: String(input.batch * 10),
-      lastKey: String(input.batch * 10 + 9),
+      lastKey: last,
       maxTimestamp: '2020-01-01 00:00:00+00',
       maxTimestampMicros: '1577836800000000',
-      next: { day: '2020-01-01', afterKey: String(input.batch * 10 + 9) },
-      more: input.batch < batches,
+      next: { day: '2020-01-01', afterKey: last },
+      following: input.batch < batches ? { day: '2020-01-01', afterKey: last } : null,
     });
   };
   return {
@@ -112,6 +112,12 @@ function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
       return Promise.resolve();
     },
     surveyTable: () => Promise.resolve({ holds: [], skipped: { nullKey: 0, outOfRange: 0 } }),
+    findBatch: (input) => {
+      count('findBatch');
+      const afterKey = input.cursor.afterKey;
+      const done = batches === 0 || (afterKey !== null && Number(afterKey) >= batches * 10 + 9);
+      return Promise.resolve(done ? null : { day: '2020-01-01', afterKey });
+    },
     snapshotSchema: (table) =>
       Promise.resolve({
         database: table.database,

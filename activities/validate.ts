@@ -1,5 +1,6 @@
 import { cancellationSignal } from '@temporalio/activity';
 import { findTable } from '../src/config';
+import { transactionStatus } from '../src/postgres/sql/table-lock';
 import { TableNotFoundError, TableShapeError } from '../src/shared/errors';
 import type { ValidateTableInput, ValidateTableResult } from '../src/shared/validate-types';
 import { mapLimit } from '../src/util/concurrency';
@@ -17,15 +18,18 @@ function isMissingDatabase(err: unknown): boolean {
 
 export function validateActivities(deps: ActivityDeps) {
   /**
-   * Looks the sampled deleted rows up in the source table. A row its receipt says was
-   * deleted must be gone, or changed since (re-inserted by someone); the identical row still
-   * there means the delete did not happen as its receipt says.
+   * What only the source database can say. The sampled deleted rows are looked up: a row its
+   * receipt says was deleted must be gone, or changed since (re-inserted by someone); the
+   * identical row still there means the delete did not happen as its receipt says. And a
+   * delete intent without a receipt is checked against the transaction it names.
    */
   async function sampleCheck(check: TableCheck): Promise<number> {
     const rows = check.sample.rows();
-    if (rows.length === 0) return 0;
+    if (rows.length === 0 && check.intentsWithoutReceipt.length === 0) return 0;
     try {
       return await withTable(deps, check.input.table, async (ctx, client) => {
+        await check.unrecordedDeletes((txid) => transactionStatus(client, txid));
+        if (rows.length === 0) return 0;
         const { rows: found } = await client.query<{ key: string; fingerprint: string }>(
           ctx.sql.fingerprintsOf(),
           [rows.map((r) => r.key)],

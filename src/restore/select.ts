@@ -41,7 +41,15 @@ export async function* plannedObjects(
         { object: lost },
       );
     }
-    const listed = objects.filter((o) => !wanted || wanted.has(o.object));
+    // An object no document refers to (no manifest, nothing deleted from it) is what an
+    // interrupted export may have left: its rows were never deleted, so a restore has nothing
+    // to take from it and goes on without it (validate reports it). Asked for by key, it is
+    // refused below like any object without its manifest.
+    const listed = objects.filter((o) =>
+      wanted
+        ? wanted.has(o.object)
+        : o.hasManifest || o.hasDeletionManifest || o.hasDeletionReceipt,
+    );
     const planned = await mapLimit(listed, READS_IN_FLIGHT, async (o) => {
       const [manifest, receipt, restored] = await Promise.all([
         archive.manifest(o.object),

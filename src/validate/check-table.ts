@@ -14,6 +14,7 @@ import { OBJECT_MANIFEST_FORMAT } from '../store/documents';
 import {
   dataKeyOfSidecar,
   dayOfKey,
+  deleteIntentPrefix,
   deletionManifestKey,
   deletionReceiptKey,
   isDataKey,
@@ -181,6 +182,11 @@ export class TableCheck {
   rows = 0;
   private readonly missingSchemas = new Map<string, string[]>();
   private readonly snapshots = new Map<string, Promise<boolean>>();
+  /**
+   * Objects with delete intents but no receipt: whether one of those transactions
+   * committed is for the source database to say (see unrecordedDeletes).
+   */
+  readonly intentsWithoutReceipt: string[] = [];
 
   constructor(
     readonly input: ValidateTableInput,
@@ -246,6 +252,9 @@ export class TableCheck {
     const receipt = obj.hasDeletionReceipt
       ? await this.document(deletionReceiptKey(obj.object), () => this.archive.receipt(obj.object))
       : undefined;
+    const intentPrefix = deleteIntentPrefix(obj.object);
+    if (!obj.hasDeletionReceipt && [...this.keys.keys()].some((k) => k.startsWith(intentPrefix)))
+      this.intentsWithoutReceipt.push(obj.object);
     await this.readBack(obj, manifest, deletion, receipt);
     this.progress({ objects: this.objects, problems: this.problems.count });
   }
@@ -339,6 +348,25 @@ export class TableCheck {
           this.problems.add(key, `points at ${latest.key}, which is missing`);
       }
     });
+  }
+
+  /**
+   * Reports every delete that committed (the source database says so of its transaction)
+   * but has no receipt: restore takes the rows to bring back from receipts, so it would leave
+   * those out. `status` asks PostgreSQL about a transaction id.
+   */
+  async unrecordedDeletes(
+    status: (txid: string) => Promise<'committed' | 'aborted' | 'in progress' | null>,
+  ): Promise<void> {
+    for (const object of this.intentsWithoutReceipt) {
+      for (const intent of await this.archive.deleteIntents(object, this.signal)) {
+        if ((await status(intent.txid)) !== 'committed') continue;
+        this.problems.add(
+          deletionReceiptKey(object),
+          `is missing, but delete transaction ${intent.txid} committed: ${intent.deleted} rows were deleted (their keys are in ${deleteIntentPrefix(object)}${intent.txid}.json), and a restore would leave them out`,
+        );
+      }
+    }
   }
 
   /** One problem per missing snapshot, not one per object that names it. */

@@ -5,8 +5,14 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { archiveActivities } from '../../activities/archive';
 import { schemaActivities } from '../../activities/schema';
 import { validateActivities } from '../../activities/validate';
-import { deletionManifestKey, deletionReceiptKey, manifestKey } from '../../src/store/layout';
 import {
+  deleteIntentKey,
+  deletionManifestKey,
+  deletionReceiptKey,
+  manifestKey,
+} from '../../src/store/layout';
+import {
+  DELETE_INTENT_FORMAT,
   DELETION_RECEIPT_FORMAT,
   type DeletionManifest,
   type DeletionReceipt,
@@ -17,7 +23,7 @@ import { PoolRegistry } from '../../src/postgres/pool';
 import { createS3Client } from '../../src/store/client';
 import { TableNotConfiguredError } from '../../src/shared/errors';
 import type { ValidateTableInput, ValidateTableResult } from '../../src/shared/validate-types';
-import { quietLogger, runActivity, storeOf } from '../helpers/activity';
+import { exportFrom, quietLogger, runActivity, storeOf } from '../helpers/activity';
 import { readBytes, readJsonObject } from '../helpers/bucket';
 import { testConfig } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
@@ -80,16 +86,15 @@ describe('validateTable activity (real PostgreSQL and MinIO)', function () {
     const out: string[] = [];
     let cursor: { day: string | null; afterKey: string | null } = { day: null, afterKey: null };
     for (let batch = 1; ; batch++) {
-      const result = await runActivity(env, archive, 'exportBatch', {
+      const result = await exportFrom(env, archive, {
         table,
         run: 'test',
         batch,
         cutoff: new Date().toISOString(),
         cursor,
         schemaHash,
-        holds: [],
       });
-      if (result.kind === 'done') return out;
+      if (!result) return out;
       await runActivity(env, archive, 'verifyBatch', { table, object: result.object });
       out.push(result.object);
       cursor = result.next;
@@ -281,6 +286,51 @@ describe('validateTable activity (real PostgreSQL and MinIO)', function () {
           { key: first, problem: 'is not valid JSON (truncated or damaged?)' },
           { key: second, problem: `describes another object, ${objects[0]}` },
           { key: third, problem: 'is not a JSON object' },
+        ]);
+      },
+    );
+  });
+
+  it('reports a delete that committed but lost its receipt, and not one whose transaction rolled back', async () => {
+    const [object] = objects as [string];
+    // Transaction ids PostgreSQL knows the fate of: one committed, one rolled back.
+    const committed = (await db.one<{ txid: string }>('select txid_current()::text as txid')).txid;
+    const client = await db.client.connect();
+    let aborted: string;
+    try {
+      await client.query('begin');
+      aborted = (await client.query<{ txid: string }>('select txid_current()::text as txid'))
+        .rows[0]!.txid;
+      await client.query('rollback');
+    } finally {
+      client.release();
+    }
+    const intent = (txid: string) => ({
+      format: DELETE_INTENT_FORMAT,
+      object,
+      listed: 3,
+      deleted: 3,
+      changed: 0,
+      alreadyGone: 0,
+      deletedKeys: ['1', '2', '3'],
+      txid,
+      workflowId: 'test',
+      createdAt: new Date().toISOString(),
+    });
+    const keys = [deleteIntentKey(object, committed), deleteIntentKey(object, aborted)];
+    await withChanged(
+      keys,
+      async () => {
+        await put(keys[0]!, JSON.stringify(intent(committed)));
+        await put(keys[1]!, JSON.stringify(intent(aborted)));
+      },
+      async () => {
+        const result = await validate();
+        assert.deepEqual(result.problems, [
+          {
+            key: deletionReceiptKey(object),
+            problem: `is missing, but delete transaction ${committed} committed: 3 rows were deleted (their keys are in ${keys[0]}), and a restore would leave them out`,
+          },
         ]);
       },
     );

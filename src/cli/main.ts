@@ -52,7 +52,10 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
         'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
       )
       .option('-d, --database <name>', 'only this database')
-      .option('-t, --table <name>', 'only this table (schema.table or table)'),
+      .option(
+        '-t, --table <name>',
+        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
+      ),
   ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
     run(() => doctorCommand(ctxOf(opts), opts)),
   );
@@ -83,7 +86,10 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
         'archive every configured table (or the chosen ones) through the ArchiveAll workflow; needs a running worker',
       )
       .option('-d, --database <name>', 'only this database')
-      .option('-t, --table <name>', 'only this table (schema.table or table)')
+      .option(
+        '-t, --table <name>',
+        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
+      )
       .option('-n, --dry-run', 'report per table what would be archived; writes nothing anywhere')
       .option('--no-wait', 'start the run, print its workflow id and return')
       .addHelpText(
@@ -105,7 +111,10 @@ Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --nam
         "list a table's archived objects, or restore them into the table (or another one) from the bucket alone; needs a running worker",
       )
       .option('-d, --database <name>', 'database of the archived table')
-      .option('-t, --table <name>', 'the archived table (schema.table or table)')
+      .option(
+        '-t, --table <name>',
+        'the archived table (schema.table or table; quote names that hold a dot: "a.b".c)',
+      )
       .option('--s3-key <key...>', 'restore these data objects')
       .option('--restore-all', 'restore every object of the table (in the date range)')
       .option('--start-date <YYYY-MM-DD>', 'first UTC day to restore')
@@ -152,7 +161,10 @@ Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
         "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
       )
       .option('-d, --database <name>', 'only this database')
-      .option('-t, --table <name>', 'only this table (schema.table or table)'),
+      .option(
+        '-t, --table <name>',
+        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
+      ),
   ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
     run(() => snapshotCommand(ctxOf(opts), opts)),
   );
@@ -164,7 +176,10 @@ Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
         'check the archives in the bucket against their manifests, and a sample of archived rows against the source tables, through the Validate workflow (needs a running worker)',
       )
       .option('-d, --database <name>', 'only this database')
-      .option('-t, --table <name>', 'only this table (schema.table or table)')
+      .option(
+        '-t, --table <name>',
+        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
+      )
       .option('--start-date <YYYY-MM-DD>', 'first UTC day partition to check', parseDay)
       .option('--end-date <YYYY-MM-DD>', 'last UTC day partition to check', parseDay)
       .option(

@@ -169,43 +169,20 @@ const throttleDefaultsSchema = z
   })
   .describe('Throttling limits every database inherits unless it overrides them.');
 
+/** Each throttle field made optional, described as an override of its default. */
+function overridesOf<T extends Record<string, z.ZodType>>(
+  fields: T,
+): { [K in keyof T]: z.ZodOptional<T[K]> } {
+  return Object.fromEntries(
+    Object.entries(fields).map(([name, field]) => [
+      name,
+      field.optional().describe(`Overrides defaults.throttle.${name}.`),
+    ]),
+  ) as { [K in keyof T]: z.ZodOptional<T[K]> };
+}
+
 const throttleOverrideSchema = z
-  .strictObject({
-    max_replica_lag_ms: throttleFields.max_replica_lag_ms
-      .optional()
-      .describe('Overrides defaults.throttle.max_replica_lag_ms.'),
-    max_wal_ready_files: throttleFields.max_wal_ready_files
-      .optional()
-      .describe('Overrides defaults.throttle.max_wal_ready_files.'),
-    pause_during_vacuum: throttleFields.pause_during_vacuum
-      .optional()
-      .describe('Overrides defaults.throttle.pause_during_vacuum.'),
-    max_lock_waiters: throttleFields.max_lock_waiters
-      .optional()
-      .describe('Overrides defaults.throttle.max_lock_waiters.'),
-    max_slowdown: throttleFields.max_slowdown
-      .optional()
-      .describe('Overrides defaults.throttle.max_slowdown.'),
-    max_rows_per_second: throttleFields.max_rows_per_second
-      .optional()
-      .describe('Overrides defaults.throttle.max_rows_per_second.'),
-    max_bytes_per_second: throttleFields.max_bytes_per_second
-      .optional()
-      .describe('Overrides defaults.throttle.max_bytes_per_second.'),
-    nice_ratio: throttleFields.nice_ratio
-      .optional()
-      .describe('Overrides defaults.throttle.nice_ratio.'),
-    pause_ms: throttleFields.pause_ms.optional().describe('Overrides defaults.throttle.pause_ms.'),
-    max_pause_ms: throttleFields.max_pause_ms
-      .optional()
-      .describe('Overrides defaults.throttle.max_pause_ms.'),
-    target_batch_ms: throttleFields.target_batch_ms
-      .optional()
-      .describe('Overrides defaults.throttle.target_batch_ms.'),
-    min_batch_size: throttleFields.min_batch_size
-      .optional()
-      .describe('Overrides defaults.throttle.min_batch_size.'),
-  })
+  .strictObject(overridesOf(throttleFields))
   .describe("This database's throttling limits, key by key over defaults.throttle.");
 
 const defaultsSchema = z

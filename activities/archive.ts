@@ -3,6 +3,7 @@ import { deleteBatch } from '../src/archive/delete-batch';
 import { exportBatch, findBatchDay } from '../src/archive/export';
 import { estimateArchive } from '../src/archive/estimate';
 import { verifyBatch } from '../src/archive/verify';
+import { advanceWatermark } from '../src/archive/watermark';
 import type {
   AdvanceWatermarkInput,
   BatchStart,
@@ -18,7 +19,6 @@ import type {
   VerifyBatchInput,
   VerifyBatchResult,
 } from '../src/shared/archive-types';
-import { WATERMARK_FORMAT } from '../src/store/documents';
 import { mergeDays } from '../src/archive/days';
 import { requireSchema, withTable } from './context';
 import type { ActivityDeps } from './deps';
@@ -129,23 +129,9 @@ export function archiveActivities(deps: ActivityDeps) {
       );
     },
 
-    /** Moves the table's watermark to the batch's newest timestamp; never backwards. */
-    async advanceWatermark(input: AdvanceWatermarkInput): Promise<{ moved: boolean }> {
-      const archive = deps.store.table(input.table);
-      const current = await archive.watermark();
-      if (current && BigInt(current.archivedThroughMicros) >= BigInt(input.maxTimestampMicros)) {
-        return { moved: false };
-      }
-      await archive.saveWatermark({
-        format: WATERMARK_FORMAT,
-        ...input.table,
-        archivedThrough: input.maxTimestamp,
-        archivedThroughMicros: input.maxTimestampMicros,
-        lastRun: input.run,
-        lastCutoff: input.cutoff,
-        updatedAt: new Date().toISOString(),
-      });
-      return { moved: true };
+    /** Moves the table's watermark forward (src/archive/watermark.ts); never backwards. */
+    advanceWatermark(input: AdvanceWatermarkInput): Promise<{ moved: boolean }> {
+      return advanceWatermark(deps.store.table(input.table), input);
     },
 
     /** Dry run: what would be archived (src/archive/estimate.ts). Reads only. */

@@ -1,10 +1,11 @@
 import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
-import { findTable, type ResolvedTable } from '../src/config';
-import { inspectTable } from '../src/postgres/inspect';
+import { findTable } from '../src/config';
+import { releaseHolds } from '../src/restore/holds';
 import { restoreObject, type RestoreTargetShape } from '../src/restore/restore-object';
 import { planRestore } from '../src/restore/plan';
 import { plannedObjects } from '../src/restore/select';
-import { RestoreRefusedError, TableNotFoundError, TableShapeError } from '../src/shared/errors';
+import { inspectTarget } from '../src/restore/target';
+import { TableNotFoundError } from '../src/shared/errors';
 import {
   RESTORE_PAGE_SIZE,
   type HoldDaysInput,
@@ -18,7 +19,7 @@ import {
   type RestoreTarget,
 } from '../src/shared/restore-types';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
-import { HOLD_FORMAT, HOLD_RELEASE_FORMAT, RESTORE_RECEIPT_FORMAT } from '../src/store/documents';
+import { HOLD_FORMAT, RESTORE_RECEIPT_FORMAT } from '../src/store/documents';
 import { withClient } from './context';
 import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
@@ -26,50 +27,13 @@ import { heartbeating, workflowIdOfActivity } from './heartbeat';
 export function restoreActivities(deps: ActivityDeps) {
   const { config } = deps;
 
-  /** The target table's columns and key as they are now; it must be in a configured database. */
-  async function targetShape(
-    target: RestoreTarget,
-    keyColumn: string,
-  ): Promise<RestoreTargetShape> {
+  /** The target table as it is now; its database must be configured. */
+  function targetShape(target: RestoreTarget, keyColumn: string): Promise<RestoreTargetShape> {
     const db = config.databases.find((d) => d.name === target.database);
     if (!db) throw new TableNotFoundError(`database "${target.database}" is not in the config`);
-    return withClient(deps, target.database, async (client) => {
-      const resolved = { ...tableOrAdHoc(target), database: db };
-      const inspection = await inspectTable(client, { ...resolved, primaryKey: keyColumn });
-      if (!inspection.found) {
-        throw new TableNotFoundError(
-          `${target.database}: ${target.schema}.${target.table}: target table does not exist`,
-        );
-      }
-      if (!inspection.columns.some((c) => c.name === keyColumn)) {
-        throw new TableShapeError(
-          `${target.database}: ${target.schema}.${target.table}: has no column "${keyColumn}" (the archive's key)`,
-        );
-      }
-      return {
-        schema: target.schema,
-        table: target.table,
-        columns: inspection.columns,
-        keyIsUnique: inspection.keyColumn.ok,
-      };
-    });
-  }
-
-  /** The configured table, or (for a side-by-side restore) a table the config does not list. */
-  function tableOrAdHoc(target: RestoreTarget): Omit<ResolvedTable, 'database'> {
-    try {
-      return findTable(config, target);
-    } catch {
-      return {
-        schema: target.schema,
-        name: target.table,
-        timestampColumn: '',
-        primaryKey: '',
-        retentionDays: 0,
-        batchSize: 0,
-        pauseBetweenBatchesMs: 0,
-      };
-    }
+    return withClient(deps, target.database, (client) =>
+      inspectTarget(client, db, target, keyColumn),
+    );
   }
 
   return {
@@ -159,11 +123,8 @@ export function restoreActivities(deps: ActivityDeps) {
       return hold.id;
     },
 
-    /**
-     * Releases holds of a table (all, or the ones named), recording who released each and
-     * why beside it; with dryRun, lists the holds in force. Idempotent.
-     */
-    async releaseHolds(input: {
+    /** Releases holds of a table, or lists them (src/restore/holds.ts). Idempotent. */
+    releaseHolds(input: {
       table: ResolvedTableRef;
       holds?: string[];
       reason: string;
@@ -172,33 +133,9 @@ export function restoreActivities(deps: ActivityDeps) {
       const table = resolveTableRef(input.table);
       findTable(config, table);
       const archive = deps.store.table(table);
-      const inForce = await archive.holds();
-      const chosen = input.holds ? inForce.filter((h) => input.holds!.includes(h.id)) : inForce;
-      const unknown = (input.holds ?? []).filter((id) => !inForce.some((h) => h.id === id));
-      if (unknown.length > 0)
-        throw new RestoreRefusedError(`no hold in force with id ${unknown.join(', ')}`);
-      if (!input.dryRun) {
-        for (const hold of chosen) {
-          await archive.saveHoldRelease({
-            format: HOLD_RELEASE_FORMAT,
-            id: hold.id,
-            reason: input.reason,
-            workflowId: workflowIdOfActivity(),
-            releasedAt: new Date().toISOString(),
-          });
-          log.info('hold released', { id: hold.id, table: archive.prefix });
-        }
-      }
-      return {
-        holds: chosen.map(({ id, reason, days, workflowId, createdAt }) => ({
-          id,
-          reason,
-          days,
-          workflowId,
-          createdAt,
-        })),
-        released: !input.dryRun,
-      };
+      return releaseHolds(archive, { ...input, workflowId: workflowIdOfActivity() }, (id) => {
+        log.info('hold released', { id, table: archive.prefix });
+      });
     },
   };
 }

@@ -4,7 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import pg from 'pg';
-import { lockSessionName } from '../../activities/lock';
+import { lockSessionName } from '../../src/postgres/lock-session';
 import type { ConfigInput } from '../../src/config/schema';
 import { LOCK_CLASS_ID } from '../../src/postgres/sql/table-lock';
 import type {

@@ -19,6 +19,16 @@ const sharedSafeImports = {
   message: 'src/shared/ is bundled into workflows: import only @temporalio/common and siblings.',
 };
 
+// The layers (docs/architecture.md): the library under src/ is used by activities/,
+// workflows/ (src/shared/ only) and the entry points under src/app/; it never reaches up to
+// them. Types are allowed, as workflows use activity types.
+const libraryImports = {
+  group: ['**/activities', '**/activities/**', '**/workflows', '**/workflows/**', '**/app/**'],
+  allowTypeImports: true,
+  message:
+    'the library (src/) does not import activities/, workflows/ or src/app/: they are built on it, not it on them.',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'coverage/**', '.stack/**', 'node_modules/**', 'temporal/go/**'] },
   js.configs.recommended,
@@ -39,6 +49,13 @@ export default tseslint.config(
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', { patterns: [workflowSafeImports] }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/app/**', 'src/shared/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [libraryImports] }],
     },
   },
   {

@@ -3,7 +3,7 @@
 // The installed command: runs the compiled CLI (npm ci / npm run build produce dist/).
 const path = require('node:path');
 const fs = require('node:fs');
-const entry = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+const entry = path.join(__dirname, '..', 'dist', 'src', 'app', 'cli', 'main.js');
 if (!fs.existsSync(entry)) {
   process.stderr.write(
     'audit-archiver is not built yet: run `npm run build` in ' + path.dirname(__dirname) + '\n',

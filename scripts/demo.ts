@@ -10,11 +10,11 @@ import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { quoteIdent } from '../src/postgres/identifiers';
 import { createS3Client } from '../src/store/client';
-import { webUiUrl } from '../src/temporal/connection';
+import { webUiUrl } from '../src/temporal-client/connection';
 
 const PROJECT = `${__dirname}/..`;
 const CONFIG = `${PROJECT}/examples/audit-archiver.yaml`;
-const ENTRY = [`--require`, 'tsx/cjs', `${PROJECT}/src/cli/main.ts`];
+const ENTRY = [`--require`, 'tsx/cjs', `${PROJECT}/src/app/cli/main.ts`];
 const SEED_ROWS = 240_000;
 const SEED_DAYS = 120;
 const TOP_UP_ROWS = 20_000;

@@ -124,7 +124,7 @@ export class ChaosWorker {
       [
         '--require',
         'tsx/cjs',
-        path.join(PROJECT_DIR, 'src', 'cli', 'main.ts'),
+        path.join(PROJECT_DIR, 'src', 'app', 'cli', 'main.ts'),
         'worker',
         '--config',
         this.configFile,

@@ -8,7 +8,7 @@ export interface CliResult {
   stderr: string;
 }
 
-const ENTRY = path.join(PROJECT_DIR, 'src', 'cli', 'main.ts');
+const ENTRY = path.join(PROJECT_DIR, 'src', 'app', 'cli', 'main.ts');
 
 /** Starts `audit-archiver ARGS` from the sources, as a separate process. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {

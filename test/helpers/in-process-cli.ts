@@ -1,4 +1,4 @@
-import { main } from '../../src/cli/main';
+import { main } from '../../src/app/cli/main';
 import type { CliResult } from './cli';
 
 type Write = typeof process.stdout.write;

@@ -6,19 +6,19 @@ import {
   Worker,
   type LogLevel as SdkLogLevel,
 } from '@temporalio/worker';
-import { createActivities } from '../activities';
-import type { Config, Env } from './config';
-import type { Logger, LogLevel } from './logging';
-import { createMetricsRegistry, splitHostPort, startHttpEndpoint } from './metrics';
-import { PoolRegistry } from './postgres/pool';
-import { openArchiveStore } from './store/client';
-import { temporalConnectOptions } from './temporal/connection';
+import { createActivities } from '../../activities';
+import type { Config, Env } from '../config';
+import type { Logger, LogLevel } from '../logging';
+import { createMetricsRegistry, splitHostPort, startHttpEndpoint } from '../metrics';
+import { PoolRegistry } from '../postgres/pool';
+import { openArchiveStore } from '../store/client';
+import { temporalConnectOptions } from '../temporal-client/connection';
 import {
   createSearchAttributeCommand,
   ensureSearchAttributes,
   missingSearchAttributes,
-} from './temporal/search-attributes';
-import { SetupError } from './shared/errors';
+} from '../temporal-client/search-attributes';
+import { SetupError } from '../shared/errors';
 
 export interface RunWorkerOptions {
   config: Config;
@@ -126,7 +126,7 @@ export async function runWorker({
       connection,
       namespace,
       taskQueue,
-      workflowsPath: require.resolve('../workflows'),
+      workflowsPath: require.resolve('../../workflows'),
       activities: createActivities({ config, env, pools, store: bucket.store }),
       maxConcurrentActivityTaskExecutions: config.worker.max_concurrent_activities,
       shutdownGraceTime: `${config.worker.shutdown_grace_seconds}s`,

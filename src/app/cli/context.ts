@@ -1,5 +1,5 @@
-import { loadConfig, type Config, type Env } from '../config';
-import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../logging';
+import { loadConfig, type Config, type Env } from '../../config';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../../logging';
 
 /** Options every command accepts. */
 export interface GlobalOptions {

@@ -1,9 +1,9 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import type { ReleaseHolds, Restore } from '../../workflows';
-import { selectTables } from '../config';
-import { ConfigError } from '../shared/errors';
-import { innermostMessage } from '../shared/failures';
-import { tablePath } from '../shared/names';
+import type { ReleaseHolds, Restore } from '../../../workflows';
+import { selectTables } from '../../config';
+import { ConfigError } from '../../shared/errors';
+import { innermostMessage } from '../../shared/failures';
+import { tablePath } from '../../shared/names';
 import {
   CONFLICT_STRATEGIES,
   releaseHoldsWorkflowId,
@@ -13,9 +13,9 @@ import {
   type RestoreInput,
   type RestorePlan,
   type RestoreResult,
-} from '../shared/restore-types';
-import type { ResolvedTableRef } from '../shared/table-ref';
-import { connectClient } from '../temporal/connection';
+} from '../../shared/restore-types';
+import type { ResolvedTableRef } from '../../shared/table-ref';
+import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { formatBytes, formatCount, formatTable } from './format';
 

@@ -1,14 +1,14 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import type { Validate } from '../../workflows';
-import { selectTables } from '../config';
+import type { Validate } from '../../../workflows';
+import { selectTables } from '../../config';
 import {
   validateWorkflowId,
   type ValidateInput,
   type ValidateProgress,
   type ValidateResult,
   type ValidateTableResult,
-} from '../shared/validate-types';
-import { connectClient } from '../temporal/connection';
+} from '../../shared/validate-types';
+import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { formatCount, formatTable } from './format';
 

@@ -1,11 +1,11 @@
 import { temporal } from '@temporalio/proto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { ArchiveAll } from '../../workflows';
-import type { ArchiveProgress } from '../shared/archive-types';
-import type { ArchiveRunProgress, ArchiveRunResult, TableResult } from '../shared/run-types';
-import type { ResolvedTableRef } from '../shared/table-ref';
-import { selectTables } from '../config';
-import { connectClient, webUiUrl } from '../temporal/connection';
+import type { ArchiveAll } from '../../../workflows';
+import type { ArchiveProgress } from '../../shared/archive-types';
+import type { ArchiveRunProgress, ArchiveRunResult, TableResult } from '../../shared/run-types';
+import type { ResolvedTableRef } from '../../shared/table-ref';
+import { selectTables } from '../../config';
+import { connectClient, webUiUrl } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { formatBytes, formatCount, formatDuration, formatTable } from './format';
 

@@ -6,17 +6,17 @@ import {
   type Env,
   type ResolvedTable,
   type TableFilter,
-} from './config';
-import { connectionConfig } from './postgres/pool';
-import { inspectTable } from './postgres/inspect';
-import { openArchiveStore } from './store/client';
-import { probeStore, StoreUnsafeError } from './store/probe';
-import { serverVersion } from './postgres/sql/server-version';
-import { temporalConnectOptions } from './temporal/connection';
+} from '../config';
+import { connectionConfig } from '../postgres/pool';
+import { inspectTable } from '../postgres/inspect';
+import { openArchiveStore } from '../store/client';
+import { probeStore, StoreUnsafeError } from '../store/probe';
+import { serverVersion } from '../postgres/sql/server-version';
+import { temporalConnectOptions } from '../temporal-client/connection';
 import {
   createSearchAttributeCommand,
   missingSearchAttributes,
-} from './temporal/search-attributes';
+} from '../temporal-client/search-attributes';
 
 /** One line of the doctor's report. */
 export interface CheckResult {

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ArchiverError, ConfigError, TableNotConfiguredError } from '../shared/errors';
-import { isDay } from '../shared/validate-types';
+import { ArchiverError, ConfigError, TableNotConfiguredError } from '../../shared/errors';
+import { isDay } from '../../shared/validate-types';
 import { commandContext, DEFAULT_CONFIG, LOG_LEVELS, type GlobalOptions } from './context';
 import { archiveCommand } from './archive-command';
 import { doctorCommand } from './doctor-command';

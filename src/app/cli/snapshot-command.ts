@@ -1,9 +1,9 @@
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import type { SnapshotSchema } from '../../workflows';
-import { selectTables } from '../config';
-import { ArchiveDatabase, ArchiveTable } from '../shared/search-attributes';
-import { snapshotSchemaWorkflowId } from '../shared/workflow-types';
-import { connectClient } from '../temporal/connection';
+import type { SnapshotSchema } from '../../../workflows';
+import { selectTables } from '../../config';
+import { ArchiveDatabase, ArchiveTable } from '../../shared/search-attributes';
+import { snapshotSchemaWorkflowId } from '../../shared/workflow-types';
+import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 
 export interface SnapshotCommandOptions {

@@ -28,9 +28,10 @@ describe('Bad input, counted: bad configurations (real stack)', function () {
   let base: ConfigInput;
   let baseline: string;
   const tally = { cases: 0, clear: 0, changed: 0 };
-  const started = Date.now();
+  let started = Date.now();
 
   before(async () => {
+    started = Date.now();
     db = await TestDatabase.create();
     await createAuditTable(db, { rows: 30 });
     // A role that may read the table but not delete from it (the server trusts local

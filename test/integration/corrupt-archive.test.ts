@@ -98,9 +98,10 @@ describe('Bad input, counted: corrupted archives (real stack)', function () {
   let cleanRows: Map<string, string>;
   const tally = { cases: 0, reported: 0, changed: 0 };
   const gaps: string[] = [];
-  const started = Date.now();
+  let started = Date.now();
 
   before(async () => {
+    started = Date.now();
     db = await TestDatabase.create();
     ref.database = side.database = db.name;
     await db.query(`create table audit_log (

@@ -104,7 +104,7 @@ describe('Bad input, counted: identifiers that need quoting (real stack)', funct
   /** md5 of each table's old rows (the ones the archive takes), before the archive. */
   const expected = new Map<Spec, string>();
   const done = { archived: 0, validated: 0, restored: 0 };
-  const started = Date.now();
+  let started = Date.now();
 
   const ts = (s: Spec) => s.ts ?? 'created_at';
   const key = (s: Spec) => s.key ?? 'id';
@@ -121,6 +121,7 @@ describe('Bad input, counted: identifiers that need quoting (real stack)', funct
   }
 
   before(async () => {
+    started = Date.now();
     db = await TestDatabase.create();
     for (const s of SPECS) {
       if (s.schema !== 'public')

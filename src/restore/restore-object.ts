@@ -3,6 +3,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { lineFingerprint, readBackVerified } from '../archive/read-back';
 import { TableSql } from '../archive/table-sql';
 import type { DbColumnRow } from '../postgres/sql/table-columns';
+import { transactionStatus } from '../postgres/sql/table-lock';
 import { RestoreRefusedError, VerificationError } from '../shared/errors';
 import type { ConflictStrategy, RestoreLines, RestoreObjectResult } from '../shared/restore-types';
 import type { TableArchive } from '../store/archive-store';
@@ -46,7 +47,7 @@ export async function restoreObject(
 ): Promise<RestoreObjectResult> {
   const { archive, client } = io;
   const manifest = await archive.requireManifest(input.object);
-  const keys = await restoredKeys(archive, manifest, input.lines);
+  const keys = await restoredKeys(archive, client, manifest, input.lines);
   const snapshot = await archive.requireSchemaSnapshot(manifest.schemaKey);
   const sql = restoreSql(manifest, snapshot, input.target, input.dropMissingColumns);
   if (input.conflict === 'overwrite' && !input.target.keyIsUnique) {
@@ -126,6 +127,7 @@ export async function restoreObject(
  */
 async function restoredKeys(
   archive: TableArchive,
+  client: PoolClient,
   manifest: ObjectManifest,
   lines: RestoreLines,
 ): Promise<Set<string> | undefined> {
@@ -140,7 +142,15 @@ async function restoredKeys(
   }
   if (lines === 'all') return undefined;
   const receipt = await archive.receipt(manifest.object);
-  return new Set(receipt?.deletedKeys ?? []);
+  if (receipt) return new Set(receipt.deletedKeys);
+  // No receipt: a delete may still have committed (its run ended, or the receipt was lost,
+  // between its commit and its receipt). Its intent names its transaction; PostgreSQL says
+  // whether it committed, and then its keys are what was deleted.
+  for (const intent of await archive.deleteIntents(manifest.object)) {
+    if ((await transactionStatus(client, intent.txid)) === 'committed')
+      return new Set(intent.deletedKeys);
+  }
+  return new Set();
 }
 
 function restoreSql(

@@ -63,9 +63,12 @@ export async function* plannedObjects(
         );
       }
       const deleted = receipt?.deleted ?? null;
+      // A delete intent without a receipt: whether its transaction committed is for the
+      // restore of the object to ask PostgreSQL (src/restore/restore-object.ts).
+      const maybeDeleted = !receipt && o.hasDeleteIntent;
       const selected =
         (selection.ignoreWatermark || !restored) &&
-        (selection.lines === 'all' ? manifest.rowCount > 0 : (deleted ?? 0) > 0);
+        (selection.lines === 'all' ? manifest.rowCount > 0 : (deleted ?? 0) > 0 || maybeDeleted);
       return {
         object: o.object,
         day: o.day,

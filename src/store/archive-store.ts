@@ -58,6 +58,8 @@ export interface ArchivedObject {
   hasManifest: boolean;
   hasDeletionManifest: boolean;
   hasDeletionReceipt: boolean;
+  /** A delete transaction got as far as writing its intent (it may or may not have committed). */
+  hasDeleteIntent: boolean;
 }
 
 /** Inclusive UTC day range, YYYY-MM-DD; either end may be open. */
@@ -366,6 +368,7 @@ export class TableArchive {
             hasManifest: false,
             hasDeletionManifest: false,
             hasDeletionReceipt: false,
+            hasDeleteIntent: false,
           });
       }
     } while (token);
@@ -373,6 +376,8 @@ export class TableArchive {
       o.hasManifest = sidecars.has(manifestKey(o.object));
       o.hasDeletionManifest = sidecars.has(deletionManifestKey(o.object));
       o.hasDeletionReceipt = sidecars.has(deletionReceiptKey(o.object));
+      const intents = deleteIntentPrefix(o.object);
+      o.hasDeleteIntent = [...sidecars].some((k) => k.startsWith(intents));
     }
     // Documents of a data object that is not there (the previous page's last object's
     // manifest comes first on this page: it is not one).
@@ -456,6 +461,7 @@ const TABLE_DOCUMENTS: readonly [RegExp, z.ZodType][] = [
   [/^_state\/watermark\.json$/, watermarkSchema],
   [/^_holds\/[^/]+\.released\.json$/, holdReleaseSchema],
   [/^_holds\/[^/]+\.json$/, holdSchema],
+  [/^_restored\/.+\.json$/, restoreReceiptSchema],
 ];
 
 /** `year=YYYY/month=MM/day=DD/` of a day. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { RESTORE_RECEIPT_FORMAT, type RestoreReceipt } from '../../src/store/documents';
 import { dayOfKey, manifestKey, restoreReceiptKey, tablePrefix } from '../../src/store/layout';
 import type { ConfigInput } from '../../src/config/schema';
 import { createS3Client } from '../../src/store/client';
@@ -271,7 +272,21 @@ describe('CLI: validate an archive (real stack)', function () {
       const receipt = restoreReceiptKey(at, at, object);
       const id = await reinsert();
       try {
-        await put(receipt, Buffer.from('{}\n'));
+        const restored: RestoreReceipt = {
+          format: RESTORE_RECEIPT_FORMAT,
+          object,
+          target: ref,
+          conflict: 'skip',
+          lines: 'deleted',
+          rows: 1,
+          inserted: 1,
+          overwritten: 0,
+          skipped: 0,
+          identical: 0,
+          workflowId: 'test',
+          restoredAt: new Date().toISOString(),
+        };
+        await put(receipt, Buffer.from(JSON.stringify(restored)));
         const { code, stdout, stderr } = await validate('--sample-size', '1000');
         assert.equal(code, 0, stderr + stdout);
       } finally {

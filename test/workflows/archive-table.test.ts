@@ -8,7 +8,7 @@ import {
   sleep,
 } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
@@ -258,5 +258,54 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
     const result = await run(activities);
     assert.deepEqual(result, { outcome: 'locked', heldBy: 'audit-archiver lock xyz' });
     assert.equal(activities.calls.exportBatch, undefined);
+  });
+
+  it('waits while a throttle signal is over its limit, says why in its progress, and goes on once it clears', async () => {
+    let reads = 0;
+    let sawThrottled: ArchiveProgress | undefined;
+    const activities = fakeTable(2, {
+      // Lock waiters over the limit for the first three readings, then quiet.
+      readThrottleSignals: () => {
+        reads++;
+        const busy = reads <= 3;
+        return Promise.resolve({
+          limits: { ...QUIET.limits, maxLockWaiters: 5, pauseMs: 500, maxPauseMs: 500 },
+          signals: { ...QUIET.signals, lockWaiters: busy ? 9 : 0 },
+        });
+      },
+    });
+    const result = await run(activities, async (handle) => {
+      for (let i = 0; i < 100 && !sawThrottled; i++) {
+        const progress = await handle.query<ArchiveProgress>('progress').catch(() => undefined);
+        if (progress?.state === 'throttled') sawThrottled = progress;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
+    assert.equal(result.outcome === 'archived' && result.batches, 2);
+    assert.deepEqual(sawThrottled?.throttledBy, ['lock waits']);
+    assert.match(sawThrottled?.throttleReason ?? '', /9 sessions waiting for locks > 5/);
+    assert.ok(reads >= 4, `${reads} readings`);
+  });
+
+  it('stops after the batch in progress when cancelled: that batch is deleted whole, no other is exported', async () => {
+    let exports = 0;
+    const fake = fakeTable(50);
+    const activities = fakeTable(50, {
+      exportBatch: async (input) => {
+        exports++;
+        await sleep(200);
+        return fake.exportBatch!(input);
+      },
+    });
+    const result = await run(activities, async (handle) => {
+      while (exports < 2) await new Promise((r) => setTimeout(r, 50));
+      await handle.cancel();
+    });
+    assert.ok(result instanceof WorkflowFailedError, 'the run ends');
+    assert.ok(result.cause instanceof CancelledFailure, `ends cancelled: ${String(result.cause)}`);
+    // Every batch exported was also deleted: none was left half-done.
+    assert.equal(activities.calls.deleteBatch, exports);
+    assert.ok(exports < 50);
   });
 });

@@ -7,6 +7,7 @@ import type { ResolvedTableRef } from '../../shared/table-ref';
 import { selectTables } from '../../config';
 import { connectClient, webUiUrl } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
+import { followWorkflow, queryQuietly, tableName } from './follow';
 import { formatBytes, formatCount, formatDuration, formatTable } from './format';
 
 export interface ArchiveCommandOptions {
@@ -15,8 +16,6 @@ export interface ArchiveCommandOptions {
   dryRun?: boolean;
   wait: boolean;
 }
-
-const POLL_MS = 1_000;
 
 /**
  * Starts an ArchiveAll run through the Temporal server and, unless --no-wait, follows it:
@@ -87,66 +86,44 @@ async function follow(
 ): Promise<ArchiveRunResult> {
   const printed = new Set<string>();
   const lastLine = new Map<string, string>();
-  const say = (id: string, line: string) => {
-    if (lastLine.get(id) !== line) ctx.out(line);
-    lastLine.set(id, line);
-  };
-  let done = false;
-  const result = handle.result().finally(() => (done = true));
-  while (!done) {
-    const progress = await queryQuietly<ArchiveRunProgress>(handle, 'progress');
+  const final = await followWorkflow<ArchiveRunResult>(handle, async () => {
+    const progress = await queryQuietly<ArchiveRunProgress>(handle);
     for (const t of progress?.finished ?? []) {
       if (printed.has(t.workflowId)) continue;
       printed.add(t.workflowId);
       ctx.out(finishedLine(t));
     }
     for (const r of progress?.running ?? []) {
-      const child = await queryQuietly<ArchiveProgress>(
-        handle.client.getHandle(r.workflowId),
-        'progress',
-      );
+      const child = await queryQuietly<ArchiveProgress>(handle.client.getHandle(r.workflowId));
       if (!child || printed.has(r.workflowId)) continue;
-      say(r.workflowId, progressLine(r.table, child));
+      const line = progressLine(r.table, child);
+      if (lastLine.get(r.workflowId) !== line) ctx.out(line);
+      lastLine.set(r.workflowId, line);
     }
-    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
-  }
-  const final = await result;
+  });
   for (const t of final.tables) if (!printed.has(t.workflowId)) ctx.out(finishedLine(t));
   return final;
 }
 
-async function queryQuietly<T>(handle: WorkflowHandle, query: string): Promise<T | undefined> {
-  try {
-    return await handle.client.connection.withDeadline(Date.now() + 3_000, () =>
-      handle.query<T>(query),
-    );
-  } catch {
-    return undefined; // not started yet, or no worker to answer: the next poll tries again
-  }
-}
-
-const name = (t: { database: string; schema: string; table: string }) =>
-  `${t.database} ${t.schema}.${t.table}`;
-
 /** One line of a running table: its state, day and rows; what it waits for while a fault lasts. */
 function progressLine(table: ResolvedTableRef, p: ArchiveProgress): string {
   if (p.waiting) {
-    return `  ${'waiting'.padEnd(16)} ${name(table)}: ${p.waiting.step} waits out a fault since ${p.waiting.since}: ${p.waiting.lastError}`;
+    return `  ${'waiting'.padEnd(16)} ${tableName(table)}: ${p.waiting.step} waits out a fault since ${p.waiting.since}: ${p.waiting.lastError}`;
   }
   const where = p.currentDay ? `, day ${p.currentDay}` : '';
-  return `  ${p.state.padEnd(16)} ${name(table)}${where}, ${formatCount(p.totals.rowsArchived)} rows archived`;
+  return `  ${p.state.padEnd(16)} ${tableName(table)}${where}, ${formatCount(p.totals.rowsArchived)} rows archived`;
 }
 
 function finishedLine(t: TableResult): string {
   switch (t.outcome) {
     case 'archived':
-      return `  archived         ${name(t)}: ${formatCount(t.rowsArchived ?? 0)} rows in ${t.objects ?? 0} objects, ${formatBytes(t.bytes ?? 0)}, ${formatDuration(t.durationMs)}${skippedNote(t)}`;
+      return `  archived         ${tableName(t)}: ${formatCount(t.rowsArchived ?? 0)} rows in ${t.objects ?? 0} objects, ${formatBytes(t.bytes ?? 0)}, ${formatDuration(t.durationMs)}${skippedNote(t)}`;
     case 'dry-run':
-      return `  would archive    ${name(t)}: ${formatCount(t.estimate?.rows ?? 0)} rows`;
+      return `  would archive    ${tableName(t)}: ${formatCount(t.estimate?.rows ?? 0)} rows`;
     case 'failed':
-      return `  FAILED           ${name(t)}: ${t.reason ?? 'unknown reason'}`;
+      return `  FAILED           ${tableName(t)}: ${t.reason ?? 'unknown reason'}`;
     default:
-      return `  ${t.outcome.padEnd(16)} ${name(t)}: ${t.reason ?? ''}`;
+      return `  ${t.outcome.padEnd(16)} ${tableName(t)}: ${t.reason ?? ''}`;
   }
 }
 
@@ -173,7 +150,7 @@ function archiveSummary(tables: TableResult[]): string {
       'workflow',
     ],
     tables.map((t) => [
-      name(t),
+      tableName(t),
       t.outcome,
       formatCount(t.rowsArchived ?? 0),
       formatCount(t.rowsDeleted ?? 0),
@@ -189,7 +166,7 @@ function dryRunSummary(tables: TableResult[]): string {
   return formatTable(
     ['table', 'rows to archive', 'oldest', 'newest', 'days', 'est. compressed', 'note'],
     tables.map((t) => [
-      name(t),
+      tableName(t),
       formatCount(t.estimate?.rows ?? 0),
       t.estimate?.firstTimestamp ?? '-',
       t.estimate?.lastTimestamp ?? '-',

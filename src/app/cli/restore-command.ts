@@ -18,6 +18,7 @@ import type { ResolvedTableRef } from '../../shared/table-ref';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { formatBytes, formatCount, formatTable } from './format';
+import { tableName } from './follow';
 
 export interface RestoreCommandOptions {
   database?: string;
@@ -103,7 +104,7 @@ export async function restoreCommand(
         taskQueue: ctx.config.temporal.task_queue,
         workflowId,
         args: [args],
-        staticSummary: `${args.dryRun ? 'Restore plan' : 'Restore'} of ${source.database} ${source.schema}.${source.table}`,
+        staticSummary: `${args.dryRun ? 'Restore plan' : 'Restore'} of ${tableName(source)}`,
       });
     const planOf = async (listAfter?: string): Promise<RestorePlan> => {
       const result = await run(
@@ -194,7 +195,7 @@ async function holds(
       taskQueue: ctx.config.temporal.task_queue,
       workflowId: `${releaseHoldsWorkflowId(table)}/${new Date().toISOString()}`,
       args: [{ ...table, dryRun, ...(options.hold?.length && { holds: options.hold }) }],
-      staticSummary: `${dryRun ? 'List' : 'Release'} holds of ${table.database} ${table.schema}.${table.table}`,
+      staticSummary: `${dryRun ? 'List' : 'Release'} holds of ${tableName(table)}`,
     },
   );
   if (result.holds.length === 0) {

@@ -5,6 +5,7 @@ import { ArchiveDatabase, ArchiveTable } from '../../shared/search-attributes';
 import { snapshotSchemaWorkflowId } from '../../shared/workflow-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
+import { tableName } from './follow';
 
 export interface SnapshotCommandOptions {
   database?: string;
@@ -25,7 +26,7 @@ export async function snapshotCommand(
     for (const t of tables) {
       const ref = { database: t.database.name, schema: t.schema, table: t.name };
       const workflowId = snapshotSchemaWorkflowId(ref);
-      ctx.out(`${ref.database} ${ref.schema}.${ref.table}: workflow ${workflowId}`);
+      ctx.out(`${tableName(ref)}: workflow ${workflowId}`);
       const result = await client.workflow.execute<typeof SnapshotSchema>('SnapshotSchema', {
         taskQueue: ctx.config.temporal.task_queue,
         workflowId,
@@ -35,7 +36,7 @@ export async function snapshotCommand(
           { key: ArchiveDatabase, value: ref.database },
           { key: ArchiveTable, value: `${ref.schema}.${ref.table}` },
         ],
-        staticSummary: `Schema snapshot of ${ref.database} ${ref.schema}.${ref.table}`,
+        staticSummary: `Schema snapshot of ${tableName(ref)}`,
       });
       ctx.out(
         `  schema ${result.schemaHash.slice(0, 12)}: ${result.columnCount} columns, primary key (${result.primaryKey.join(', ')}), ${result.created ? 'stored' : 'already stored'} at s3://${result.bucket}/${result.key}`,

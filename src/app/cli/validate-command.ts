@@ -10,6 +10,7 @@ import {
 } from '../../shared/validate-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
+import { followWorkflow, queryQuietly, tableName } from './follow';
 import { formatCount, formatTable } from './format';
 
 export interface ValidateCommandOptions {
@@ -20,8 +21,6 @@ export interface ValidateCommandOptions {
   sampleSize?: number;
   json?: boolean;
 }
-
-const POLL_MS = 1_000;
 
 /**
  * Runs the Validate workflow through the Temporal server (a worker must be running), prints a
@@ -66,15 +65,12 @@ function rangeText(options: ValidateCommandOptions): string {
   return `, days ${options.startDate ?? 'first'} to ${options.endDate ?? 'last'}`;
 }
 
-const name = (t: { database: string; schema: string; table: string }) =>
-  `${t.database} ${t.schema}.${t.table}`;
-
 function finishedLine(t: Omit<ValidateTableResult, 'problems'>): string {
   const status = t.problemCount === 0 ? 'ok' : `${t.problemCount} problems`;
-  return `  ${name(t)}: ${formatCount(t.objects)} objects, ${formatCount(t.rows)} rows, ${t.sampled} sampled: ${status}`;
+  return `  ${tableName(t)}: ${formatCount(t.objects)} objects, ${formatCount(t.rows)} rows, ${t.sampled} sampled: ${status}`;
 }
 
-/** Prints a line as each table finishes; a query that does not answer is tried again. */
+/** Prints a line as each table starts and as it finishes. */
 async function follow(
   handle: WorkflowHandle<typeof Validate>,
   say: (line: string) => void,
@@ -83,39 +79,23 @@ async function follow(
   const printed = new Set<string>();
   const printNew = (finished: Omit<ValidateTableResult, 'problems'>[]) => {
     for (const t of finished) {
-      if (printed.has(name(t))) continue;
-      printed.add(name(t));
+      if (printed.has(tableName(t))) continue;
+      printed.add(tableName(t));
       say(finishedLine(t));
     }
   };
-  let done = false;
-  const result = handle.result().finally(() => (done = true));
-  while (!done) {
-    const progress = await queryQuietly(handle);
+  const final = await followWorkflow<ValidateResult>(handle, async () => {
+    const progress = await queryQuietly<ValidateProgress>(handle);
     for (const t of progress?.running ?? []) {
-      if (started.has(name(t))) continue;
-      started.add(name(t));
-      say(`  checking ${name(t)}`);
+      if (started.has(tableName(t))) continue;
+      started.add(tableName(t));
+      say(`  checking ${tableName(t)}`);
     }
     if (progress) printNew(progress.finished);
-    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, POLL_MS))]);
-  }
-  const final = await result;
+  });
   // Tables that finished after the last query answered.
   printNew(final.tables.map(({ problems: _listed, ...t }) => t));
   return final;
-}
-
-async function queryQuietly(
-  handle: WorkflowHandle<typeof Validate>,
-): Promise<ValidateProgress | undefined> {
-  try {
-    return await handle.client.connection.withDeadline(Date.now() + 3_000, () =>
-      handle.query<ValidateProgress>('progress'),
-    );
-  } catch {
-    return undefined; // not started yet, or no worker to answer: the next poll tries again
-  }
 }
 
 function report(result: ValidateResult, out: (line: string) => void): void {
@@ -125,7 +105,7 @@ function report(result: ValidateResult, out: (line: string) => void): void {
     for (const p of problems) out(`${p.key}: ${p.problem}`);
     for (const t of result.tables) {
       if (t.problemCount > t.problems.length) {
-        out(`... and ${t.problemCount - t.problems.length} more problems in ${name(t)}`);
+        out(`... and ${t.problemCount - t.problems.length} more problems in ${tableName(t)}`);
       }
     }
   }
@@ -134,7 +114,7 @@ function report(result: ValidateResult, out: (line: string) => void): void {
     formatTable(
       ['table', 'objects', 'rows', 'sampled', 'problems'],
       result.tables.map((t) => [
-        name(t),
+        tableName(t),
         formatCount(t.objects),
         formatCount(t.rows),
         String(t.sampled),

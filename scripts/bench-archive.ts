@@ -21,23 +21,10 @@ import type { ArchiveTable } from '../workflows';
 import { testConfig } from '../test/helpers/config';
 import { BUCKET, PG } from '../test/helpers/stack';
 import { startTestWorker, uniqueTaskQueue, type TestWorker } from '../test/helpers/worker';
-import {
-  activityTimes,
-  createAuditRows,
-  createDatabase,
-  dropDatabase,
-  flag,
-  fmt,
-  mib,
-  printTable,
-  sampleRss,
-  scratchName,
-  withDatabase,
-  deletePrefix,
-} from './bench-lib';
+import * as bench from './bench-lib';
 
-const ROWS = flag('rows', 1_000_000);
-const BATCH_SIZE = flag('batch-size', 10_000);
+const ROWS = bench.flag('rows', 1_000_000);
+const BATCH_SIZE = bench.flag('batch-size', 10_000);
 
 interface Result {
   rows: number;
@@ -94,11 +81,11 @@ async function baseline(
 }
 
 async function removePrefix(s3: S3Client, prefix: string): Promise<void> {
-  await deletePrefix(s3, BUCKET, prefix);
+  await bench.deletePrefix(s3, BUCKET, prefix);
 }
 
 async function runSize(rows: number): Promise<Result> {
-  const database = scratchName('archive');
+  const database = bench.scratchName('archive');
   const prefix = `bench-archive-${randomUUID()}/`;
   const config = testConfig({
     database,
@@ -112,26 +99,28 @@ async function runSize(rows: number): Promise<Result> {
   });
   const s3 = createS3Client(config.s3);
   let worker: TestWorker | undefined;
-  await createDatabase(database);
+  await bench.createDatabase(database);
   try {
-    process.stdout.write(`${fmt(rows)} rows: creating the table ...\n`);
-    const tableBytes = await withDatabase(database, async (c) => {
-      await createAuditRows(c, 'audit_log', rows);
+    process.stdout.write(`${bench.fmt(rows)} rows: creating the table ...\n`);
+    const tableBytes = await bench.withDatabase(database, async (c) => {
+      await bench.createAuditRows(c, 'audit_log', rows);
       const r = await c.query<{ bytes: string }>(
         `select pg_table_size('audit_log')::text as bytes`,
       );
       return Number(r.rows[0]!.bytes);
     });
-    process.stdout.write(`${fmt(rows)} rows: baseline COPY | gzip -1 | upload, 3 times ...\n`);
+    process.stdout.write(
+      `${bench.fmt(rows)} rows: baseline COPY | gzip -1 | upload, 3 times ...\n`,
+    );
     // The median of three: one run of the baseline varied 2.6x on a machine with steal time.
     const runs: { ms: number; bytes: number }[] = [];
     for (let i = 0; i < 3; i++) runs.push(await baseline(s3, database, `${prefix}baseline.tsv.gz`));
     const base = runs.sort((a, b) => a.ms - b.ms)[1]!;
 
-    process.stdout.write(`${fmt(rows)} rows: archiving ...\n`);
+    process.stdout.write(`${bench.fmt(rows)} rows: archiving ...\n`);
     worker = await startTestWorker(config);
     const rssBefore = process.memoryUsage().rss;
-    const rss = sampleRss();
+    const rss = bench.sampleRss();
     const started = performance.now();
     const workflowId = `bench-archive/${database}`;
     const outcome = await worker.client.workflow.execute<typeof ArchiveTable>('ArchiveTable', {
@@ -150,7 +139,8 @@ async function runSize(rows: number): Promise<Result> {
     for (;;) {
       const handle = worker.client.workflow.getHandle(workflowId, runId);
       const history = await handle.fetchHistory();
-      for (const [type, ms] of activityTimes(history)) times.set(type, (times.get(type) ?? 0) + ms);
+      for (const [type, ms] of bench.activityTimes(history))
+        times.set(type, (times.get(type) ?? 0) + ms);
       const first = history.events?.[0]?.workflowExecutionStartedEventAttributes;
       const previous = first?.continuedExecutionRunId;
       if (!previous) break;
@@ -173,7 +163,7 @@ async function runSize(rows: number): Promise<Result> {
     await worker?.stop();
     await removePrefix(s3, prefix).catch(() => undefined);
     s3.destroy();
-    await dropDatabase(database);
+    await bench.dropDatabase(database);
   }
 }
 
@@ -182,11 +172,11 @@ async function main(): Promise<void> {
   const sizes = [Math.max(1, Math.round(ROWS / 10)), ROWS];
   const results: Result[] = [];
   for (const rows of sizes) results.push(await runSize(rows));
-  const perSec = (rows: number, ms: number) => fmt((rows / ms) * 1000);
+  const perSec = (rows: number, ms: number) => bench.fmt((rows / ms) * 1000);
   process.stdout.write(
-    `\nbench:archive (batch_size ${fmt(BATCH_SIZE)}, default pacing and throttling)\n\n`,
+    `\nbench:archive (batch_size ${bench.fmt(BATCH_SIZE)}, default pacing and throttling)\n\n`,
   );
-  printTable([
+  bench.printTable([
     [
       'rows',
       'table MiB',
@@ -201,24 +191,24 @@ async function main(): Promise<void> {
       'peak RSS MiB',
     ],
     ...results.map((r) => [
-      fmt(r.rows),
-      mib(r.tableMiB),
+      bench.fmt(r.rows),
+      bench.mib(r.tableMiB),
       perSec(r.rows, r.baselineMs),
       perSec(r.rows, r.exportMs),
-      `${fmt(r.baselineMs / r.exportMs, 2)}x`,
+      `${bench.fmt(r.baselineMs / r.exportMs, 2)}x`,
       perSec(r.rows, r.deleteMs),
       perSec(r.rows, r.totalMs),
-      mib(r.archivedBytes),
-      mib(r.baselineBytes),
-      mib(r.rssBefore),
-      mib(r.rssPeak),
+      bench.mib(r.archivedBytes),
+      bench.mib(r.baselineBytes),
+      bench.mib(r.rssBefore),
+      bench.mib(r.rssPeak),
     ]),
   ]);
   const [small, large] = results as [Result, Result];
   process.stdout.write(
     `\nratio = archiver export+upload+verify throughput / baseline throughput (goal: 0.7x or better)\n` +
-      `peak RSS at ${fmt(large.rows)} rows / at ${fmt(small.rows)} rows: ${fmt(large.rssPeak / small.rssPeak, 2)}x ` +
-      `(flat means close to 1.0x while the rows grow ${fmt(large.rows / small.rows)}x)\n`,
+      `peak RSS at ${bench.fmt(large.rows)} rows / at ${bench.fmt(small.rows)} rows: ${bench.fmt(large.rssPeak / small.rssPeak, 2)}x ` +
+      `(flat means close to 1.0x while the rows grow ${bench.fmt(large.rows / small.rows)}x)\n`,
   );
 }
 

@@ -15,29 +15,18 @@ import type { ArchiveAll } from '../workflows';
 import { testConfig } from '../test/helpers/config';
 import { BUCKET } from '../test/helpers/stack';
 import { startTestWorker, uniqueTaskQueue, type TestWorker } from '../test/helpers/worker';
-import {
-  createAuditRows,
-  createDatabase,
-  dropDatabase,
-  flag,
-  fmt,
-  percentile,
-  printTable,
-  scratchName,
-  withDatabase,
-  deletePrefix,
-} from './bench-lib';
+import * as bench from './bench-lib';
 
-const DATABASES = flag('databases', 100);
-const TABLES = flag('tables', 10);
-const ROWS = flag('rows', 100);
-const PARALLEL_TABLES = flag('parallel-tables', 16);
-const PARALLEL_DATABASES = flag('parallel-databases', 8);
-const PARALLEL_PER_DATABASE = flag('parallel-per-database', 2);
+const DATABASES = bench.flag('databases', 100);
+const TABLES = bench.flag('tables', 10);
+const ROWS = bench.flag('rows', 100);
+const PARALLEL_TABLES = bench.flag('parallel-tables', 16);
+const PARALLEL_DATABASES = bench.flag('parallel-databases', 8);
+const PARALLEL_PER_DATABASE = bench.flag('parallel-per-database', 2);
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const template = scratchName('scale_tpl');
+  const template = bench.scratchName('scale_tpl');
   const databases = Array.from({ length: DATABASES }, (_, i) => `${template}_${i}`);
   const tables = Array.from({ length: TABLES }, (_, i) => `audit_${i}`);
   const prefix = `bench-scale-${randomUUID()}/`;
@@ -46,18 +35,18 @@ async function main(): Promise<void> {
   const s3 = createS3Client(testConfig({ database: template, prefix }).s3);
   try {
     const setupStarted = performance.now();
-    await createDatabase(template);
+    await bench.createDatabase(template);
     created.push(template);
-    await withDatabase(template, async (c) => {
+    await bench.withDatabase(template, async (c) => {
       // Old rows over 3 days: a few batches per table, as a small real audit table has.
-      for (const t of tables) await createAuditRows(c, t, ROWS, { spanDays: 3 });
+      for (const t of tables) await bench.createAuditRows(c, t, ROWS, { spanDays: 3 });
     });
     for (const name of databases) {
-      await createDatabase(name, template);
+      await bench.createDatabase(name, template);
       created.push(name);
     }
     process.stdout.write(
-      `created ${DATABASES} databases x ${TABLES} tables x ${ROWS} rows in ${fmt((performance.now() - setupStarted) / 1000, 1)} s\n`,
+      `created ${DATABASES} databases x ${TABLES} tables x ${ROWS} rows in ${bench.fmt((performance.now() - setupStarted) / 1000, 1)} s\n`,
     );
 
     const config = testConfig({
@@ -114,28 +103,28 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nbench:scale (${DATABASES} databases x ${TABLES} tables x ${ROWS} rows; parallel: ${PARALLEL_TABLES} tables, ${PARALLEL_DATABASES} databases, ${PARALLEL_PER_DATABASE} per database)\n\n`,
     );
-    printTable([
+    bench.printTable([
       ['figure', 'value'],
-      ['tables in the result', `${fmt(result.tables.length)} of ${fmt(expected)}`],
-      ['tables archived with every old row', `${fmt(archived)} of ${fmt(expected)}`],
-      ['failed', fmt(result.failed)],
-      ['total time', `${fmt(totalMs / 1000, 1)} s`],
-      ['tables per second', fmt((expected / totalMs) * 1000, 2)],
-      ['per-table time, median', `${fmt(percentile(durations, 50))} ms`],
-      ['per-table time, p95', `${fmt(percentile(durations, 95))} ms`],
-      ['parent runs (continue-as-new)', fmt(runs.length)],
-      ['parent history events, total', fmt(runs.reduce((s, n) => s + n, 0))],
-      ['parent history events, largest run', fmt(Math.max(...runs))],
-      ['parent result size', `${fmt(resultBytes / 1024, 1)} KiB`],
+      ['tables in the result', `${bench.fmt(result.tables.length)} of ${bench.fmt(expected)}`],
+      ['tables archived with every old row', `${bench.fmt(archived)} of ${bench.fmt(expected)}`],
+      ['failed', bench.fmt(result.failed)],
+      ['total time', `${bench.fmt(totalMs / 1000, 1)} s`],
+      ['tables per second', bench.fmt((expected / totalMs) * 1000, 2)],
+      ['per-table time, median', `${bench.fmt(bench.percentile(durations, 50))} ms`],
+      ['per-table time, p95', `${bench.fmt(bench.percentile(durations, 95))} ms`],
+      ['parent runs (continue-as-new)', bench.fmt(runs.length)],
+      ['parent history events, total', bench.fmt(runs.reduce((s, n) => s + n, 0))],
+      ['parent history events, largest run', bench.fmt(Math.max(...runs))],
+      ['parent result size', `${bench.fmt(resultBytes / 1024, 1)} KiB`],
     ]);
     if (archived !== expected || result.tables.length !== expected) {
       throw new Error(`not every table finished: ${archived} of ${expected} archived`);
     }
-    process.stdout.write(`\nevery table finished: ${fmt(expected)} archived\n`);
+    process.stdout.write(`\nevery table finished: ${bench.fmt(expected)} archived\n`);
   } finally {
     await worker?.stop();
-    for (const name of created.reverse()) await dropDatabase(name).catch(() => undefined);
-    await deletePrefix(s3, BUCKET, prefix);
+    for (const name of created.reverse()) await bench.dropDatabase(name).catch(() => undefined);
+    await bench.deletePrefix(s3, BUCKET, prefix);
     s3.destroy();
   }
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTE_KEYS } from '../../src/shared/search-attributes';
+import { devServerArgs } from '../../test/helpers/private-temporal';
 import { ManagedProcess } from './processes';
 import { sleep, waitUntil } from './util';
 
@@ -27,15 +27,53 @@ export function binaryPath(name: 'temporal' | 'minio' | 'toxiproxy'): string {
 /** How a server is taken down: a crash (SIGKILL) or an orderly stop (SIGTERM). */
 export type StopKind = 'SIGKILL' | 'SIGTERM';
 
+/**
+ * A server process of the harness's own: started, and restarted or stopped by a fault, with
+ * `ready` saying when it serves.
+ */
+abstract class PrivateServer {
+  protected abstract readonly process: ManagedProcess;
+  protected abstract readonly readiness: { what: string; timeoutMs: number };
+
+  /** True once the server serves; throws when it cannot (e.g. it exited). */
+  protected abstract ready(): Promise<boolean | undefined>;
+
+  get logFile(): string {
+    return this.process.logFile;
+  }
+
+  async start(): Promise<void> {
+    this.process.start();
+    const { what, timeoutMs } = this.readiness;
+    await waitUntil(what, timeoutMs, async () => {
+      if (!this.process.running)
+        throw new Error(`${this.process.name} exited (see ${this.logFile})`);
+      return this.ready();
+    });
+  }
+
+  async restart(how: StopKind, downMs: number): Promise<void> {
+    await this.process.stop(how, 15_000);
+    await sleep(downMs);
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.process.stop('SIGTERM', 10_000);
+  }
+}
+
 /** A MinIO server of the harness's own: its own data folder and ports. */
-export class PrivateMinio {
-  private readonly process: ManagedProcess;
+export class PrivateMinio extends PrivateServer {
+  protected readonly process: ManagedProcess;
+  protected readonly readiness = { what: 'MinIO to answer /minio/health/live', timeoutMs: 60_000 };
 
   constructor(
     dir: string,
     readonly port: number,
     consolePort: number,
   ) {
+    super();
     mkdirSync(path.join(dir, 'data'), { recursive: true });
     this.process = new ManagedProcess(
       'minio',
@@ -68,27 +106,9 @@ export class PrivateMinio {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  get logFile(): string {
-    return this.process.logFile;
-  }
-
-  async start(): Promise<void> {
-    this.process.start();
-    await waitUntil('MinIO to answer /minio/health/live', 60_000, async () => {
-      if (!this.process.running) throw new Error(`MinIO exited (see ${this.logFile})`);
-      const res = await fetch(`${this.endpoint}/minio/health/live`);
-      return res.ok ? true : undefined;
-    });
-  }
-
-  async restart(how: StopKind, downMs: number): Promise<void> {
-    await this.process.stop(how, 15_000);
-    await sleep(downMs);
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.process.stop('SIGTERM', 10_000);
+  protected async ready(): Promise<boolean | undefined> {
+    const res = await fetch(`${this.endpoint}/minio/health/live`);
+    return res.ok ? true : undefined;
   }
 
   async createBucket(bucket: string): Promise<void> {
@@ -115,21 +135,20 @@ export class PrivateMinio {
  * A Temporal dev server of the harness's own. Its history lives in a SQLite file in the
  * temporary folder, so a restart (even a SIGKILL) keeps every run, as a real cluster would.
  */
-export class PrivateTemporal {
-  private readonly process: ManagedProcess;
+export class PrivateTemporal extends PrivateServer {
+  protected readonly process: ManagedProcess;
+  protected readonly readiness = {
+    what: 'the Temporal dev server to serve namespace default',
+    timeoutMs: 90_000,
+  };
 
   constructor(
     dir: string,
     readonly port: number,
   ) {
-    const args = [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--headless',
+    super();
+    const args = devServerArgs(
+      port,
       '--db-filename',
       path.join(dir, 'temporal.db'),
       // As temporal/stack.sh: workers report heartbeats only when the server accepts them.
@@ -137,12 +156,9 @@ export class PrivateTemporal {
       'frontend.WorkerHeartbeatsEnabled=true',
       '--log-format',
       'json',
-      '--log-level',
-      'error',
       '--namespace',
       'default',
-    ];
-    for (const key of SEARCH_ATTRIBUTE_KEYS) args.push('--search-attribute', `${key.name}=Keyword`);
+    );
     this.process = new ManagedProcess('temporal', binaryPath('temporal'), args, {
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
       logFile: path.join(dir, 'temporal.log'),
@@ -153,31 +169,13 @@ export class PrivateTemporal {
     return `127.0.0.1:${this.port}`;
   }
 
-  get logFile(): string {
-    return this.process.logFile;
-  }
-
-  async start(): Promise<void> {
-    this.process.start();
-    await waitUntil('the Temporal dev server to serve namespace default', 90_000, async () => {
-      if (!this.process.running) throw new Error(`Temporal exited (see ${this.logFile})`);
-      const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return true;
-      } finally {
-        await connection.close();
-      }
-    });
-  }
-
-  async restart(how: StopKind, downMs: number): Promise<void> {
-    await this.process.stop(how, 15_000);
-    await sleep(downMs);
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.process.stop('SIGTERM', 10_000);
+  protected async ready(): Promise<boolean> {
+    const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
+    try {
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
+      return true;
+    } finally {
+      await connection.close();
+    }
   }
 }

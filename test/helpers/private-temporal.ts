@@ -5,6 +5,27 @@ import { temporalCliPath } from './stack';
 import { freePort } from './worker-process';
 
 /**
+ * The arguments of a headless `temporal server start-dev` on 127.0.0.1:`port` that logs only
+ * errors and knows the archiver's search attributes, followed by `extra`.
+ */
+export function devServerArgs(port: number, ...extra: string[]): string[] {
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--headless',
+    '--log-level',
+    'error',
+    ...extra,
+  ];
+  for (const key of SEARCH_ATTRIBUTE_KEYS) args.push('--search-attribute', `${key.name}=Keyword`);
+  return args;
+}
+
+/**
  * A Temporal dev server of one test's own, keeping its data in memory only: stopping it
  * wipes every workflow history, as losing the Temporal server's disk would.
  */
@@ -16,18 +37,7 @@ export class PrivateTemporal {
 
   static async start(): Promise<PrivateTemporal> {
     const port = await freePort();
-    const args = [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--headless',
-      '--log-level',
-      'error',
-    ];
-    for (const key of SEARCH_ATTRIBUTE_KEYS) args.push('--search-attribute', `${key.name}=Keyword`);
+    const args = devServerArgs(port);
     const child = spawn(temporalCliPath(), args, { stdio: 'ignore' });
     const address = `127.0.0.1:${port}`;
     const deadline = Date.now() + 60_000;

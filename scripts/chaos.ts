@@ -15,6 +15,7 @@
 import { killAllSync } from './chaos/processes';
 import { runCycle } from './chaos/cycle';
 import { RowModel } from './chaos/model';
+import { FAULT_KINDS } from './chaos/faults';
 import { parseOptions, USAGE, UsageError, type ChaosOptions } from './chaos/options';
 import { Report } from './chaos/report';
 import { Rng } from './chaos/rng';
@@ -89,7 +90,10 @@ async function tearDown(running: Running, keep: boolean): Promise<void> {
 async function main(): Promise<number> {
   let options: ChaosOptions;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = parseOptions(
+      process.argv.slice(2),
+      FAULT_KINDS.map((k) => k.name),
+    );
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`error: ${err.message}\n${USAGE}\n`);
@@ -97,7 +101,7 @@ async function main(): Promise<number> {
   }
   const report = new Report();
   const running: Running = {};
-  const replay = `npm run chaos --${options.quick ? ' --quick' : ''} --seed ${options.seed}${process.argv.includes('--cycles') ? ` --cycles ${options.cycles}` : ''}${process.argv.includes('--faults') ? ` --faults ${options.faultsPerCycle}` : ''}`;
+  const replay = `npm run chaos --${options.quick ? ' --quick' : ''} --seed ${options.seed}${process.argv.includes('--cycles') ? ` --cycles ${options.cycles}` : ''}${process.argv.includes('--faults') ? ` --faults ${options.faultsPerCycle}` : ''}${options.only ? ` --only ${options.only.join(',')}` : ''}`;
   say(
     `chaos: seed ${options.seed} (replay: ${replay}); ${options.cycles} cycles of ${options.faultsPerCycle} faults`,
   );

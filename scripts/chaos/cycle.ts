@@ -207,7 +207,7 @@ export async function runCycle(env: CycleEnv, cycle: number): Promise<void> {
         await sleep(delayMs);
       } while (!runs.inFlight);
       const doing = runs.doing;
-      const { kind, fault } = await injectFault({ stack, workers, rng });
+      const { kind, fault } = await injectFault({ stack, workers, rng }, options.only);
       report.fault(kind);
       say(
         `  fault ${report.faults} [${kind}] ${fault.description}${doing ? `; the run was at: ${doing}` : ''}`,

@@ -277,6 +277,21 @@ const serverFaults: FaultKind[] = [
     },
   },
   {
+    name: 'postgres-read-only',
+    weight: 2,
+    inject: async (env) => {
+      const holdMs = env.rng.int(3_000, 15_000);
+      const n = await env.stack.pg.failOver(env.stack.database, true);
+      return {
+        description: `a failover to a read-only server for ${secs(holdMs)}: ${n} sessions cut, new ones read-only, then cut again and writable`,
+        holdMs,
+        heal: async () => {
+          await env.stack.pg.failOver(env.stack.database, false);
+        },
+      };
+    },
+  },
+  {
     name: 'pg-terminate-backend',
     weight: 3,
     inject: async (env) => {
@@ -300,10 +315,17 @@ export const FAULT_KINDS: readonly FaultKind[] = [
 ];
 
 /** Picks the next fault (by weight, among those that make sense now) and puts it in place. */
-export async function injectFault(env: FaultEnv): Promise<{ kind: string; fault: InjectedFault }> {
-  // Drawn among all kinds first, so that the choice depends on the seed alone; only a kind
-  // that makes no sense now (no worker to kill) is drawn again among those that do.
-  const all = FAULT_KINDS.map((k) => ({ weight: k.weight, value: k }));
+export async function injectFault(
+  env: FaultEnv,
+  only?: readonly string[],
+): Promise<{ kind: string; fault: InjectedFault }> {
+  // Drawn among all kinds (or those of --only) first, so that the choice depends on the seed
+  // alone; only a kind that makes no sense now (no worker to kill) is drawn again among
+  // those that do.
+  const all = FAULT_KINDS.filter((k) => !only || only.includes(k.name)).map((k) => ({
+    weight: k.weight,
+    value: k,
+  }));
   let kind = env.rng.weighted(all);
   if (!(kind.applicable?.(env) ?? true))
     kind = env.rng.weighted(all.filter((c) => c.value.applicable?.(env) ?? true));

@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { quoteIdent } from '../../src/postgres/identifiers';
 import { errorText } from './util';
 
 const run = promisify(execFile);
@@ -176,6 +177,26 @@ export class PrivatePostgres {
    * pg_terminate_backend of the archiver's sessions of `database` (application_name starting
    * with `audit-archiver`; `lockOnly` picks the table lock's session alone). Returns how many.
    */
+  /**
+   * A failover to a read-only server as the archiver sees it (`readOnly`), or back to a
+   * writable one: the database's new sessions start read-only (or writable), and every open
+   * session of it is cut, as the old server's would be, so that each reconnects to the "new" one.
+   */
+  async failOver(database: string, readOnly: boolean): Promise<number> {
+    return this.withClient('postgres', async (client) => {
+      await client.query(
+        `alter database ${quoteIdent(database)} ${readOnly ? 'set default_transaction_read_only = on' : 'reset default_transaction_read_only'}`,
+      );
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*) filter (where pg_terminate_backend(pid))::int as n
+           from pg_stat_activity
+          where datname = $1 and pid <> pg_backend_pid()`,
+        [database],
+      );
+      return rows[0]?.n ?? 0;
+    });
+  }
+
   async terminateArchiverSessions(database: string, lockOnly: boolean): Promise<number> {
     return this.withClient('postgres', async (client) => {
       const { rows } = await client.query<{ n: number }>(

@@ -6,7 +6,8 @@ import {
   Worker,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { createActivities } from '../../activities';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createActivities, type Activities } from '../../activities';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { createS3Client } from '../../src/store/client';
@@ -67,3 +68,45 @@ export async function startTestWorker(
 }
 
 export const uniqueTaskQueue = () => `test-${randomUUID()}`;
+
+/**
+ * For a mocha suite of workflow tests: connects to the running Temporal server (the stack's)
+ * before the suite and lets go after it. Returns the connected environment's getter.
+ */
+export function existingServerForSuite(): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  before(async () => {
+    env = await TestWorkflowEnvironment.createFromExistingServer({
+      address: TEMPORAL_ADDRESS,
+      namespace: TEMPORAL_NAMESPACE,
+    });
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+  return () => {
+    if (!env) throw new Error('the Temporal test environment is not connected yet');
+    return env;
+  };
+}
+
+/**
+ * Runs `fn` while a worker polls a task queue of its own (passed to `fn`) with the real
+ * workflows and the given activities, in memory: a workflow's own logic, without PostgreSQL
+ * or MinIO.
+ */
+export async function withInMemoryActivities<R>(
+  env: TestWorkflowEnvironment,
+  activities: Partial<Activities>,
+  fn: (taskQueue: string) => Promise<R>,
+): Promise<R> {
+  const taskQueue = uniqueTaskQueue();
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: TEMPORAL_NAMESPACE,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  return worker.runUntil(fn(taskQueue));
+}

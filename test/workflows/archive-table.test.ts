@@ -7,10 +7,11 @@ import {
   heartbeat,
   sleep,
 } from '@temporalio/activity';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowFailedError,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import type {
   ArchiveProgress,
@@ -22,8 +23,7 @@ import type {
 import { LOCK_GRANTED_SIGNAL } from '../../src/shared/run-types';
 import type { ThrottleReading } from '../../src/shared/throttle';
 import type { ArchiveTable } from '../../workflows';
-import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
-import { workflowBundle } from '../helpers/worker';
+import { existingServerForSuite, withInMemoryActivities } from '../helpers/worker';
 
 const QUIET: ThrottleReading = {
   limits: {
@@ -151,33 +151,14 @@ function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
 // or MinIO.
 describe('ArchiveTable workflow (activities in memory, real Temporal server)', function () {
   this.timeout(120_000);
-  let env: TestWorkflowEnvironment;
-
-  before(async () => {
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: TEMPORAL_ADDRESS,
-      namespace: TEMPORAL_NAMESPACE,
-    });
-  });
-
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = existingServerForSuite();
 
   async function run(
     activities: Fake,
-    watch?: (handle: WorkflowHandle<typeof ArchiveTable>) => Promise<void>,
+    watch?: (handle: WorkflowHandleWithFirstExecutionRunId<typeof ArchiveTable>) => Promise<void>,
   ): Promise<ArchiveTableOutcome | Error> {
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: TEMPORAL_NAMESPACE,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities,
-    });
-    return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
+    return withInMemoryActivities(env(), activities, async (taskQueue) => {
+      const handle = await env().client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
         taskQueue,
         workflowId: `test-archive-${randomUUID()}`,
         args: [{ database: 'app', table: 'audit_log' }],
@@ -307,5 +288,37 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
     // Every batch exported was also deleted: none was left half-done.
     assert.equal(activities.calls.deleteBatch, exports);
     assert.ok(exports < 50);
+  });
+
+  it('continues as new when its history reaches its threshold, and every batch is exported and deleted exactly once across the runs', async () => {
+    // Enough batches for the history to pass HISTORY_EVENTS_PER_RUN (4,000 events) at least once.
+    const BATCHES = 200;
+    const exported: number[] = [];
+    const fake = fakeTable(BATCHES);
+    const activities = fakeTable(BATCHES, {
+      exportBatch: (input) => {
+        exported.push(input.batch);
+        return fake.exportBatch!(input);
+      },
+    });
+    let first: { workflowId: string; runId?: string } | undefined;
+    const result = await run(activities, (handle) => {
+      first = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+      return Promise.resolve();
+    });
+    assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
+    assert.equal(result.outcome === 'archived' && result.batches, BATCHES);
+    assert.equal(result.outcome === 'archived' && result.rowsArchived, BATCHES * 10);
+    const firstRun = await env()
+      .client.workflow.getHandle(first!.workflowId, first!.runId)
+      .describe();
+    assert.equal(firstRun.status.name, 'CONTINUED_AS_NEW');
+    assert.deepEqual(
+      exported,
+      Array.from({ length: BATCHES }, (_, i) => i + 1),
+    );
+    assert.equal(activities.calls.deleteBatch, BATCHES);
+    // Each run takes the table lock once, and releases it before it continues as new.
+    assert.ok(activities.calls.holdTableLock! >= 2, `${activities.calls.holdTableLock} lock takes`);
   });
 });

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import type { RestorePageInput, RestorePlan, RestoreResult } from '../../src/shared/restore-types';
 import type { ValidateResult, ValidateTableResult } from '../../src/shared/validate-types';
-import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
-import { workflowBundle } from '../helpers/worker';
+import { existingServerForSuite, withInMemoryActivities } from '../helpers/worker';
 
 const TABLE = { database: 'app', schema: 'public', table: 'audit_log' };
 
@@ -15,38 +12,22 @@ const TABLE = { database: 'app', schema: 'public', table: 'audit_log' };
 // memory: paging, and problems kept to a bounded list. No PostgreSQL or MinIO.
 describe('Restore and Validate workflows (activities in memory, real Temporal server)', function () {
   this.timeout(120_000);
-  let env: TestWorkflowEnvironment;
-
-  before(async () => {
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: TEMPORAL_ADDRESS,
-      namespace: TEMPORAL_NAMESPACE,
-    });
-  });
-
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = existingServerForSuite();
 
   async function execute<R>(
     workflow: 'Restore' | 'Validate',
     input: unknown,
     activities: Partial<Activities>,
   ): Promise<R> {
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: TEMPORAL_NAMESPACE,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
+    return withInMemoryActivities(
+      env(),
       activities,
-    });
-    return worker.runUntil(
-      env.client.workflow.execute(workflow, {
-        taskQueue,
-        workflowId: `test-${workflow}-${randomUUID()}`,
-        args: [input],
-      }) as Promise<R>,
+      (taskQueue) =>
+        env().client.workflow.execute(workflow, {
+          taskQueue,
+          workflowId: `test-${workflow}-${randomUUID()}`,
+          args: [input],
+        }) as Promise<R>,
     );
   }
 

@@ -2,48 +2,27 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import { ArchiveDatabase, ArchiveTable } from '../../src/shared/search-attributes';
 import type { SnapshotSchemaInput, SnapshotSchemaResult } from '../../src/shared/workflow-types';
 import type { SnapshotSchema } from '../../workflows';
-import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
+import { existingServerForSuite, withInMemoryActivities } from '../helpers/worker';
 
 // The workflow's own logic, on the real Temporal server, with its activity replaced.
 describe('SnapshotSchema workflow (mocked activity, real Temporal server)', function () {
   this.timeout(60_000);
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-
-  before(async () => {
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: TEMPORAL_ADDRESS,
-      namespace: TEMPORAL_NAMESPACE,
-    });
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
-  });
-
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = existingServerForSuite();
 
   async function execute(input: unknown, activity: Activities['snapshotSchema']) {
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: TEMPORAL_NAMESPACE,
-      taskQueue,
-      workflowBundle: bundle,
-      activities: { snapshotSchema: activity },
+    return withInMemoryActivities(env(), { snapshotSchema: activity }, async (taskQueue) => {
+      const handle = await env().client.workflow.start<typeof SnapshotSchema>('SnapshotSchema', {
+        taskQueue,
+        workflowId: `test-snapshot-${randomUUID()}`,
+        args: [input as SnapshotSchemaInput],
+      });
+      const result = await handle.result().catch((err: unknown) => err);
+      return { handle, result };
     });
-    const handle = await env.client.workflow.start<typeof SnapshotSchema>('SnapshotSchema', {
-      taskQueue,
-      workflowId: `test-snapshot-${randomUUID()}`,
-      args: [input as SnapshotSchemaInput],
-    });
-    const result = await worker.runUntil(handle.result().catch((err: unknown) => err));
-    return { handle, result };
   }
 
   it('passes the table on with the schema defaulted and tags the run for search', async () => {

@@ -7,8 +7,8 @@ import type { ResolvedTableRef } from '../../shared/table-ref';
 import { selectTables } from '../../config';
 import { connectClient, webUiUrl } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
-import { followWorkflow, queryQuietly, tableName } from './follow';
-import { formatBytes, formatCount, formatDuration, formatTable } from './format';
+import { followWorkflow, queryQuietly } from './follow';
+import { formatBytes, formatCount, formatDuration, formatTable, tableName } from './format';
 
 export interface ArchiveCommandOptions {
   database?: string;

@@ -35,7 +35,3 @@ export async function queryQuietly<T>(handle: WorkflowHandle): Promise<T | undef
     return undefined;
   }
 }
-
-/** How the CLI names a table in its lines: `database schema.table`. */
-export const tableName = (t: { database: string; schema: string; table: string }): string =>
-  `${t.database} ${t.schema}.${t.table}`;

@@ -31,3 +31,7 @@ export function formatDuration(ms: number): string {
   if (s < 60) return `${s.toFixed(1)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
+
+/** How the CLI names a table in its lines: `database schema.table`. */
+export const tableName = (t: { database: string; schema: string; table: string }): string =>
+  `${t.database} ${t.schema}.${t.table}`;

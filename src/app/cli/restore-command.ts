@@ -17,8 +17,7 @@ import {
 import type { ResolvedTableRef } from '../../shared/table-ref';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
-import { formatBytes, formatCount, formatTable } from './format';
-import { tableName } from './follow';
+import { formatBytes, formatCount, formatTable, tableName } from './format';
 
 export interface RestoreCommandOptions {
   database?: string;

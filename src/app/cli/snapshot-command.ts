@@ -5,7 +5,7 @@ import { ArchiveDatabase, ArchiveTable } from '../../shared/search-attributes';
 import { snapshotSchemaWorkflowId } from '../../shared/workflow-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
-import { tableName } from './follow';
+import { tableName } from './format';
 
 export interface SnapshotCommandOptions {
   database?: string;

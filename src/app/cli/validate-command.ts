@@ -10,8 +10,8 @@ import {
 } from '../../shared/validate-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
-import { followWorkflow, queryQuietly, tableName } from './follow';
-import { formatCount, formatTable } from './format';
+import { followWorkflow, queryQuietly } from './follow';
+import { formatCount, formatTable, tableName } from './format';
 
 export interface ValidateCommandOptions {
   database?: string;

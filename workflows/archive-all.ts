@@ -18,7 +18,7 @@ import type {
   ArchiveRunResult,
   TableResult,
 } from '../src/shared/run-types';
-import { ArchiveDatabase, ArchiveTable as ArchiveTableKey } from '../src/shared/search-attributes';
+import { tableSearchAttributes } from '../src/shared/search-attributes';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
 import { ArchiveTable } from './archive-table';
@@ -97,10 +97,7 @@ async function startTable(
       args: [{ ...ref, dryRun }],
       // Cancelling the run asks each table to stop after its current batch.
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      typedSearchAttributes: [
-        { key: ArchiveDatabase, value: ref.database },
-        { key: ArchiveTableKey, value: `${ref.schema}.${ref.table}` },
-      ],
+      typedSearchAttributes: tableSearchAttributes(ref),
       staticSummary: `${dryRun ? 'Dry run of' : 'Archive'} ${ref.database} ${ref.schema}.${ref.table}`,
     });
   } catch (err) {

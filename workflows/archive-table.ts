@@ -23,7 +23,7 @@ import {
   type TablePlan,
   type Waiting,
 } from '../src/shared/archive-types';
-import { ArchiveDatabase, ArchiveTable as ArchiveTableKey } from '../src/shared/search-attributes';
+import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { initialThrottleState } from '../src/shared/throttle';
 import { DELETE, SHORT_IO, STREAMING } from './activity-options';
@@ -52,10 +52,7 @@ const HISTORY_EVENTS_WHILE_WAITING = 8_000;
  */
 export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTableOutcome> {
   const ref = resolveTableRef(input);
-  upsertSearchAttributes([
-    { key: ArchiveDatabase, value: ref.database },
-    { key: ArchiveTableKey, value: `${ref.schema}.${ref.table}` },
-  ]);
+  upsertSearchAttributes(tableSearchAttributes(ref));
   const progress: ArchiveProgress = {
     table: `${ref.database} ${ref.schema}.${ref.table}`,
     state: 'starting',

@@ -6,7 +6,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReleaseHoldsInput, ReleaseHoldsResult } from '../src/shared/restore-types';
-import { ArchiveDatabase, ArchiveTable } from '../src/shared/search-attributes';
+import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
 import { Patience } from './patience';
@@ -21,10 +21,7 @@ const { releaseHolds } = proxyActivities<Activities>(SHORT_IO);
  */
 export async function ReleaseHolds(input: ReleaseHoldsInput): Promise<ReleaseHoldsResult> {
   const table = resolveTableRef(input);
-  upsertSearchAttributes([
-    { key: ArchiveDatabase, value: table.database },
-    { key: ArchiveTable, value: `${table.schema}.${table.table}` },
-  ]);
+  upsertSearchAttributes(tableSearchAttributes(table));
   const patience = new Patience(
     (waiting) => setCurrentDetails(waiting ? `Waiting out a fault: ${waiting.lastError}` : ''),
     8_000,

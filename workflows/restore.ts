@@ -22,7 +22,7 @@ import {
   type RestoreTarget,
   type RestoreTotals,
 } from '../src/shared/restore-types';
-import { ArchiveDatabase, ArchiveTable } from '../src/shared/search-attributes';
+import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { INVALID_INPUT, resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { SHORT_IO, STREAMING } from './activity-options';
 import { restoreProgressQuery } from './messages';
@@ -74,10 +74,7 @@ export async function Restore(
   ] as const) {
     if (value !== undefined && !DAY.test(value)) invalid(`"${field}" must be a date as YYYY-MM-DD`);
   }
-  upsertSearchAttributes([
-    { key: ArchiveDatabase, value: target.database },
-    { key: ArchiveTable, value: `${target.schema}.${target.table}` },
-  ]);
+  upsertSearchAttributes(tableSearchAttributes(target));
   const progress: RestoreProgress = {
     state: 'planning',
     plan: input.state?.plan ?? null,

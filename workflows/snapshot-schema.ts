@@ -1,6 +1,6 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ArchiveDatabase, ArchiveTable } from '../src/shared/search-attributes';
+import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import type { SnapshotSchemaInput, SnapshotSchemaResult } from '../src/shared/workflow-types';
 import { SHORT_IO } from './activity-options';
@@ -15,9 +15,6 @@ const { snapshotSchema } = proxyActivities<Activities>(SHORT_IO);
  */
 export async function SnapshotSchema(input: SnapshotSchemaInput): Promise<SnapshotSchemaResult> {
   const ref = resolveTableRef(input);
-  upsertSearchAttributes([
-    { key: ArchiveDatabase, value: ref.database },
-    { key: ArchiveTable, value: `${ref.schema}.${ref.table}` },
-  ]);
+  upsertSearchAttributes(tableSearchAttributes(ref));
   return await snapshotSchema(ref);
 }

@@ -6,7 +6,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ArchiveDatabase, ArchiveTable as ArchiveTableKey } from '../src/shared/search-attributes';
+import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { INVALID_INPUT, type ResolvedTableRef } from '../src/shared/table-ref';
 import {
   DEFAULT_SAMPLE_SIZE,
@@ -49,10 +49,7 @@ export async function Validate(given: ValidateInput = {}): Promise<ValidateResul
   progress.tablesTotal = plan.tables.length;
   if (plan.tables.length === 1) {
     const [only] = plan.tables as [ResolvedTableRef];
-    upsertSearchAttributes([
-      { key: ArchiveDatabase, value: only.database },
-      { key: ArchiveTableKey, value: `${only.schema}.${only.table}` },
-    ]);
+    upsertSearchAttributes(tableSearchAttributes(only));
   }
 
   const results: ValidateTableResult[] = [];

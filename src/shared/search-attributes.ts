@@ -1,4 +1,8 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import {
+  defineSearchAttributeKey,
+  SearchAttributeType,
+  type SearchAttributePair,
+} from '@temporalio/common';
 
 /**
  * Custom search attributes every archiver workflow carries, so runs can be found in the Web
@@ -14,3 +18,15 @@ export const ArchiveDatabase = defineSearchAttributeKey(
 export const ArchiveTable = defineSearchAttributeKey('ArchiveTable', SearchAttributeType.KEYWORD);
 
 export const SEARCH_ATTRIBUTE_KEYS = [ArchiveDatabase, ArchiveTable] as const;
+
+/** The search attributes of a run about one table: its database and `schema.table`. */
+export function tableSearchAttributes(ref: {
+  database: string;
+  schema: string;
+  table: string;
+}): SearchAttributePair[] {
+  return [
+    { key: ArchiveDatabase, value: ref.database },
+    { key: ArchiveTable, value: `${ref.schema}.${ref.table}` },
+  ];
+}

@@ -1,7 +1,7 @@
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { SnapshotSchema } from '../../../workflows';
 import { selectTables } from '../../config';
-import { ArchiveDatabase, ArchiveTable } from '../../shared/search-attributes';
+import { tableSearchAttributes } from '../../shared/search-attributes';
 import { snapshotSchemaWorkflowId } from '../../shared/workflow-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
@@ -32,10 +32,7 @@ export async function snapshotCommand(
         workflowId,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         args: [ref],
-        typedSearchAttributes: [
-          { key: ArchiveDatabase, value: ref.database },
-          { key: ArchiveTable, value: `${ref.schema}.${ref.table}` },
-        ],
+        typedSearchAttributes: tableSearchAttributes(ref),
         staticSummary: `Schema snapshot of ${tableName(ref)}`,
       });
       ctx.out(

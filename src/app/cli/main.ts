@@ -42,20 +42,26 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
       .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
       .exitOverride();
 
-  const ctxOf = (opts: GlobalOptions) =>
-    commandContext(opts, process.env, Boolean(process.stdout.isTTY));
-
-  withCommon(
-    program
-      .command('doctor')
-      .description(
-        'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
-      )
+  /** -d and -t: the tables a command works on (all the configured ones by default). */
+  const selecting = (cmd: Command) =>
+    cmd
       .option('-d, --database <name>', 'only this database')
       .option(
         '-t, --table <name>',
         'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
-      ),
+      );
+
+  const ctxOf = (opts: GlobalOptions) =>
+    commandContext(opts, process.env, Boolean(process.stdout.isTTY));
+
+  withCommon(
+    selecting(
+      program
+        .command('doctor')
+        .description(
+          'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
+        ),
+    ),
   ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
     run(() => doctorCommand(ctxOf(opts), opts)),
   );
@@ -80,16 +86,13 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
   );
 
   withCommon(
-    program
-      .command('archive')
-      .description(
-        'archive every configured table (or the chosen ones) through the ArchiveAll workflow; needs a running worker',
-      )
-      .option('-d, --database <name>', 'only this database')
-      .option(
-        '-t, --table <name>',
-        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
-      )
+    selecting(
+      program
+        .command('archive')
+        .description(
+          'archive every configured table (or the chosen ones) through the ArchiveAll workflow; needs a running worker',
+        ),
+    )
       .option('-n, --dry-run', 'report per table what would be archived; writes nothing anywhere')
       .option('--no-wait', 'start the run, print its workflow id and return')
       .addHelpText(
@@ -155,31 +158,25 @@ Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
   );
 
   withCommon(
-    program
-      .command('snapshot-schema')
-      .description(
-        "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
-      )
-      .option('-d, --database <name>', 'only this database')
-      .option(
-        '-t, --table <name>',
-        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
-      ),
+    selecting(
+      program
+        .command('snapshot-schema')
+        .description(
+          "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
+        ),
+    ),
   ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
     run(() => snapshotCommand(ctxOf(opts), opts)),
   );
 
   withCommon(
-    program
-      .command('validate')
-      .description(
-        'check the archives in the bucket against their manifests, and a sample of archived rows against the source tables, through the Validate workflow (needs a running worker)',
-      )
-      .option('-d, --database <name>', 'only this database')
-      .option(
-        '-t, --table <name>',
-        'only this table (schema.table or table; quote names that hold a dot: "a.b".c)',
-      )
+    selecting(
+      program
+        .command('validate')
+        .description(
+          'check the archives in the bucket against their manifests, and a sample of archived rows against the source tables, through the Validate workflow (needs a running worker)',
+        ),
+    )
       .option('--start-date <YYYY-MM-DD>', 'first UTC day partition to check', parseDay)
       .option('--end-date <YYYY-MM-DD>', 'last UTC day partition to check', parseDay)
       .option(
@@ -266,6 +263,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // Output piped into a reader that stops early (`| head`) ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw err;
+  });
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

@@ -172,12 +172,8 @@ async function readLines(
   };
 }
 
-export interface ReadBackOptions {
-  signal: AbortSignal;
-  onRow?: (row: ReadBackRow) => void;
-  sink?: Writable;
-  toSink?: (row: ReadBackRow) => string | Buffer | undefined;
-}
+/** As readStoredObject's options; the key column and the limits come from the manifest. */
+export type ReadBackOptions = Omit<ReadObjectOptions, 'keyColumn' | 'limits'>;
 
 /**
  * Reads a data object back from the store and checks it against its manifest: SHA-256 and

@@ -91,6 +91,10 @@ export function initialThrottleState(batchSize: number): ThrottleState {
   return { baselineMsPerRow: null, batchSize, consecutivePauses: 0 };
 }
 
+/** A reading over its limit; no limit, or no reading, is never over. */
+const exceeds = (value: number | null, limit: number | null): boolean =>
+  limit !== null && value !== null && value > limit;
+
 /**
  * Go or wait. Database signals over their limit wait `pauseMs`, doubling while they stay
  * over; the rate ceilings wait exactly long enough that the last batch's rows and bytes,
@@ -110,21 +114,13 @@ export function decideThrottle(
     by.push(name);
     why.push(text);
   };
-  if (
-    limits.maxReplicaLagMs !== null &&
-    signals.replicaLagMs !== null &&
-    signals.replicaLagMs > limits.maxReplicaLagMs
-  ) {
+  if (exceeds(signals.replicaLagMs, limits.maxReplicaLagMs)) {
     over(
       'replica lag',
       `replica replay lag ${signals.replicaLagMs} ms > ${limits.maxReplicaLagMs} ms`,
     );
   }
-  if (
-    limits.maxWalReadyFiles !== null &&
-    signals.walReadyFiles !== null &&
-    signals.walReadyFiles > limits.maxWalReadyFiles
-  ) {
+  if (exceeds(signals.walReadyFiles, limits.maxWalReadyFiles)) {
     over(
       'wal archive backlog',
       `${signals.walReadyFiles} WAL files waiting to be archived > ${limits.maxWalReadyFiles}`,
@@ -135,14 +131,14 @@ export function decideThrottle(
   if (limits.pauseDuringVacuum && signals.vacuumRunning) {
     over('autovacuum', 'a vacuum is running on the table');
   }
-  if (limits.maxLockWaiters !== null && signals.lockWaiters > limits.maxLockWaiters) {
+  if (exceeds(signals.lockWaiters, limits.maxLockWaiters)) {
     over(
       'lock waits',
       `${signals.lockWaiters} sessions waiting for locks > ${limits.maxLockWaiters}`,
     );
   }
   const slowdown = last ? slowdownOf(last, state) : null;
-  if (limits.maxSlowdown !== null && slowdown !== null && slowdown > limits.maxSlowdown) {
+  if (slowdown !== null && exceeds(slowdown, limits.maxSlowdown)) {
     over(
       'statement slowdown',
       `the last batch took ${slowdown.toFixed(1)}x its usual time per row > ${limits.maxSlowdown}x`,

@@ -4,9 +4,10 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../src/shared/errors';
 /**
  * Activity options, declared once. Every activity has a start-to-close timeout and
  * heartbeats on a timer (activities/wiring.ts), so a dead or frozen worker's activity is
- * retried elsewhere within its heartbeat timeout, seconds, not its start-to-close timeout. Retries: a few quick attempts per round for any error but the
- * types no retry can fix; workflows wait out longer faults between rounds (workflows/
- * patience.ts), so a fault of any length only delays a run.
+ * retried elsewhere within its heartbeat timeout (seconds), not its start-to-close timeout.
+ * Retries: a few quick attempts per round for any error but the types no retry can fix;
+ * workflows wait out longer faults between rounds (workflows/patience.ts), so a fault of any
+ * length only delays a run.
  */
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1 second',
@@ -16,47 +17,39 @@ const retry: ActivityOptions['retry'] = {
   nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
 };
 
+type Duration = NonNullable<ActivityOptions['startToCloseTimeout']>;
+
+const timed = (
+  startToCloseTimeout: Duration,
+  heartbeatTimeout: Duration,
+  retryPolicy = retry,
+): ActivityOptions => ({ startToCloseTimeout, heartbeatTimeout, retry: retryPolicy });
+
 /** Catalog reads, small object writes, planning, watermark. */
-export const SHORT_IO: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry,
-};
+export const SHORT_IO = timed('2 minutes', '10 seconds');
 
 /**
  * Reading the throttle signals: a few catalog queries bounded by statement_timeout, after an
  * optional pause of at most 10 s.
  */
-export const THROTTLE_CHECK: ActivityOptions = {
-  startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '10 seconds',
-  retry,
-};
+export const THROTTLE_CHECK = timed('1 minute', '10 seconds');
 
 /** Export, read-back verification, restore planning and objects: stream, heartbeat on a timer. */
-export const STREAMING: ActivityOptions = {
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '20 seconds',
-  retry,
-};
+export const STREAMING = timed('30 minutes', '20 seconds');
 
 /**
  * Validation of one table's archive: reads back every object of the range, so it may run for
  * hours on a large archive; the heartbeat is what notices a dead worker. A table that cannot
  * be validated after its retries is reported as such, so the other tables still finish.
  */
-export const VALIDATE: ActivityOptions = {
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { ...retry, maximumAttempts: 10, maximumInterval: '1 minute' },
-};
+export const VALIDATE = timed('12 hours', '1 minute', {
+  ...retry,
+  maximumAttempts: 10,
+  maximumInterval: '1 minute',
+});
 
 /** One delete transaction; bounded by the session's statement_timeout for each statement. */
-export const DELETE: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry,
-};
+export const DELETE = timed('2 minutes', '10 seconds');
 
 /**
  * The table lock is held by an activity that runs for the whole run. It is not retried by

@@ -94,35 +94,28 @@ export class PrivatePostgres {
   }
 
   async start(): Promise<void> {
-    await this.tool('pg_ctl', [
-      '-D',
-      this.data,
-      '-l',
-      this.log,
-      '-w',
-      '-t',
-      '60',
-      '-o',
-      this.serverOptions(),
-      'start',
-    ]);
+    await this.pgCtl('start');
   }
 
   /** A crash: every backend dies at once without a checkpoint, then recovery on start. */
   async crashRestart(): Promise<void> {
+    await this.pgCtl('restart', '-m', 'immediate');
+  }
+
+  /** `pg_ctl ACTION` with the server's log, options, and a wait of at most 60 s. */
+  private async pgCtl(action: 'start' | 'restart', ...extra: string[]): Promise<void> {
     await this.tool('pg_ctl', [
       '-D',
       this.data,
       '-l',
       this.log,
-      '-m',
-      'immediate',
+      ...extra,
       '-w',
       '-t',
       '60',
       '-o',
       this.serverOptions(),
-      'restart',
+      action,
     ]);
   }
 

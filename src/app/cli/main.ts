@@ -1,7 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ArchiverError, ConfigError, TableNotConfiguredError } from '../../shared/errors';
 import { isDay } from '../../shared/validate-types';
-import { commandContext, DEFAULT_CONFIG, LOG_LEVELS, type GlobalOptions } from './context';
+import {
+  commandContext,
+  DEFAULT_CONFIG,
+  LOG_LEVELS,
+  type CommandContext,
+  type GlobalOptions,
+} from './context';
 import { archiveCommand } from './archive-command';
 import { doctorCommand } from './doctor-command';
 import { restoreCommand, type RestoreCommandOptions } from './restore-command';
@@ -17,6 +23,12 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
 
 function isBadInput(err: unknown): boolean {
   return err instanceof ConfigError || err instanceof TableNotConfiguredError;
+}
+
+/** -d and -t as commander parses them. */
+interface TableSelection {
+  database?: string;
+  table?: string;
 }
 
 function buildProgram(run: (action: () => Promise<number>) => Promise<void>): Command {
@@ -54,16 +66,20 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
   const ctxOf = (opts: GlobalOptions) =>
     commandContext(opts, process.env, Boolean(process.stdout.isTTY));
 
-  withCommon(
-    selecting(
-      program
-        .command('doctor')
-        .description(
-          'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
-        ),
-    ),
-  ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
-    run(() => doctorCommand(ctxOf(opts), opts)),
+  /** A command with only the common options and -d/-t. */
+  const tableCommand = (
+    name: string,
+    description: string,
+    command: (ctx: CommandContext, opts: TableSelection) => Promise<number>,
+  ) =>
+    withCommon(selecting(program.command(name).description(description))).action(
+      (opts: GlobalOptions & TableSelection) => run(() => command(ctxOf(opts), opts)),
+    );
+
+  tableCommand(
+    'doctor',
+    'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
+    doctorCommand,
   );
 
   withCommon(
@@ -157,16 +173,10 @@ Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
     run(() => restoreCommand(ctxOf(opts), opts)),
   );
 
-  withCommon(
-    selecting(
-      program
-        .command('snapshot-schema')
-        .description(
-          "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
-        ),
-    ),
-  ).action((opts: GlobalOptions & { database?: string; table?: string }) =>
-    run(() => snapshotCommand(ctxOf(opts), opts)),
+  tableCommand(
+    'snapshot-schema',
+    "store each selected table's schema snapshot in the bucket, through the SnapshotSchema workflow (needs a running worker)",
+    snapshotCommand,
   );
 
   withCommon(

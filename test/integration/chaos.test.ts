@@ -20,7 +20,7 @@ function runChaos(args: string[]): Promise<{ code: number | null; out: string }>
   });
 }
 
-// CONTRACT §2 under real faults (docs/reliability.md): the quick fault harness runs its own
+// The guarantees of docs/architecture.md under real faults (docs/reliability.md): the quick fault harness runs its own
 // private stack (PostgreSQL, MinIO, Temporal, toxiproxy), so it neither needs nor disturbs
 // the shared one. Its own deadlines end it in a few minutes; the timeout is a backstop.
 describe('fault harness: npm run chaos -- --quick (private stack, real faults)', function () {

@@ -99,7 +99,7 @@ class StoreIgnoringIfNoneMatch {
   }
 }
 
-// CONTRACT §4 (issue 10, item 9): every never-overwrite guarantee rests on the store refusing
+// Guarantee 3 (docs/architecture.md), issue 10 item 9: every never-overwrite rests on the store refusing
 // a conditional write to a key that exists; the doctor proves that it does, single and
 // multipart, and fails the bucket check, naming what went wrong, on a store that does not.
 describe('CLI: doctor against a store that ignores If-None-Match (real MinIO behind a proxy)', function () {

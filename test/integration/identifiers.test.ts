@@ -87,7 +87,7 @@ const sideName = (s: Spec) => `restored side ${SPECS.indexOf(s)}`;
 
 const show = (s: Spec) => JSON.stringify(`${s.schema}|${s.table}`);
 
-// Issue 10, "Bad input, counted", and CONTRACT §2.10 / §4: tables, schemas and columns whose
+// Issue 10, "Bad input, counted", and guarantees 5 and 10 (docs/architecture.md): tables, schemas and columns whose
 // names need quoting (dots, quotes, spaces, unicode, emoji, case, reserved words, 63 bytes,
 // %, /, backslash, control characters) are archived by one ArchiveAll run, validated with no
 // problem, and restored into a side table byte for byte; every table's bucket prefix and

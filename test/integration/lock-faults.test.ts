@@ -177,7 +177,7 @@ async function assertArchivedOnce(
   return archived.size;
 }
 
-// CONTRACT §2.6 (issue 10, item 7): a holder that freezes or loses its host releases the
+// Guarantee 6 (docs/architecture.md), issue 10 item 7: a holder that freezes or loses its host releases the
 // table by itself within a bounded time (the lock session's lease), and a run recognises a
 // lock session of its own that a frozen attempt left behind. The holders here are real
 // `audit-archiver worker` processes, frozen with SIGSTOP as a VM pause would freeze them.
@@ -363,7 +363,7 @@ async function announcedHolder(handle: WorkflowHandle): Promise<LockHolder> {
   return defaultPayloadConverter.fromPayload<LockHolder>(payload);
 }
 
-// CONTRACT §2.6: only the holder's own run can release the table. The release is a NOTIFY on
+// Guarantee 6: only the holder's own run can release the table. The release is a NOTIFY on
 // the holder session's channel; it must carry the holder's token, which only the run knows.
 describe('Table lock: release by NOTIFY (real PostgreSQL and Temporal)', function () {
   this.timeout(120_000);

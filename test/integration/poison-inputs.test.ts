@@ -78,7 +78,7 @@ async function rowsOf(db: TestDatabase, table: string, key: string): Promise<Row
   );
 }
 
-// CONTRACT §2.12 (issue 10, item 8): rows the archive cannot take (a timestamp of -infinity
+// Guarantee 12 (docs/architecture.md), issue 10 item 8: rows the archive cannot take (a timestamp of -infinity
 // or before year 1, a NULL in a unique key that allows it) are left in the table and counted
 // in the run's result; the rest of the table, and every other table, still archives.
 describe('Poison inputs: out-of-range timestamps and NULL keys (real PostgreSQL, MinIO and Temporal)', function () {
@@ -393,7 +393,7 @@ async function rssGrowth<T>(fn: () => Promise<T>): Promise<{ value: T; growth: n
   }
 }
 
-// CONTRACT §2.12 (issue 10, item 8): reading an object back is bounded by what its manifest
+// Guarantee 12 (docs/architecture.md), issue 10 item 8: reading an object back is bounded by what its manifest
 // says (stored bytes, decompressed bytes, longest line): a gzip bomb or an endless line is one
 // VerificationError naming the object, at once and in little memory, on every retry.
 describe('Poison inputs: a gzip bomb in place of a verified object (real PostgreSQL, MinIO and Temporal)', function () {

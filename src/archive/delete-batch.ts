@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg';
+import type { ClientBase, PoolClient } from 'pg';
 import {
   currentTransactionId,
   enterDeleteGate,
@@ -144,11 +144,13 @@ export async function deleteBatch(
 }
 
 /**
- * The intent of an earlier delete transaction of this object that committed, if any. Called
- * inside the delete gate, so no transaction of this table is still open but this one.
+ * The intent of a delete transaction of `object` that committed, if any, as PostgreSQL (the
+ * table's database, on `client`) tells it: what that delete removed, when its receipt is
+ * missing. A transaction still open is retried until it ends; one PostgreSQL no longer knows
+ * the fate of is refused, naming it.
  */
-async function committedIntent(
-  io: DeleteBatchIo,
+export async function committedIntent(
+  io: { archive: TableArchive; client: ClientBase; signal?: AbortSignal },
   object: string,
 ): Promise<DeleteIntent | undefined> {
   for (const intent of await io.archive.deleteIntents(object, io.signal)) {

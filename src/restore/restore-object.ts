@@ -1,9 +1,9 @@
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { committedIntent } from '../archive/delete-batch';
 import { lineFingerprint, readBackVerified } from '../archive/read-back';
 import { TableSql } from '../archive/table-sql';
 import type { DbColumnRow } from '../postgres/sql/table-columns';
-import { transactionStatus } from '../postgres/sql/table-lock';
 import { RestoreRefusedError, VerificationError } from '../shared/errors';
 import type { ConflictStrategy, RestoreLines, RestoreObjectResult } from '../shared/restore-types';
 import type { TableArchive } from '../store/archive-store';
@@ -146,11 +146,8 @@ async function restoredKeys(
   // No receipt: a delete may still have committed (its run ended, or the receipt was lost,
   // between its commit and its receipt). Its intent names its transaction; PostgreSQL says
   // whether it committed, and then its keys are what was deleted.
-  for (const intent of await archive.deleteIntents(manifest.object)) {
-    if ((await transactionStatus(client, intent.txid)) === 'committed')
-      return new Set(intent.deletedKeys);
-  }
-  return new Set();
+  const intent = await committedIntent({ archive, client }, manifest.object);
+  return new Set(intent?.deletedKeys ?? []);
 }
 
 function restoreSql(

@@ -23,7 +23,12 @@ import {
   type RestoreTotals,
 } from '../src/shared/restore-types';
 import { tableSearchAttributes } from '../src/shared/search-attributes';
-import { INVALID_INPUT, resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
+import {
+  INVALID_INPUT,
+  parseTableName,
+  resolveTableRef,
+  type ResolvedTableRef,
+} from '../src/shared/table-ref';
 import { SHORT_IO, STREAMING } from './activity-options';
 import { restoreProgressQuery } from './messages';
 import { HistoryFull, Patience } from './patience';
@@ -220,14 +225,12 @@ function invalid(message: string): never {
 function resolveTarget(source: ResolvedTableRef, targetTable: string | undefined): RestoreTarget {
   if (!targetTable)
     return { database: source.database, schema: source.schema, table: source.table };
-  const dot = targetTable.indexOf('.');
-  return dot < 0
-    ? { database: source.database, schema: source.schema, table: targetTable }
-    : {
-        database: source.database,
-        schema: targetTable.slice(0, dot),
-        table: targetTable.slice(dot + 1),
-      };
+  const name = parseTableName(targetTable);
+  if (!name)
+    invalid(
+      `"targetTable" ${JSON.stringify(targetTable)} is not a table name: write table or schema.table, with double quotes around a name that holds a dot ("a.b".c)`,
+    );
+  return { database: source.database, schema: name.schema ?? source.schema, table: name.table };
 }
 
 function sameTable(a: RestoreTarget, b: RestoreTarget): boolean {

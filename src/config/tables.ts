@@ -1,4 +1,5 @@
 import { TableNotConfiguredError } from '../shared/errors';
+import { parseTableName } from '../shared/table-ref';
 import type { Config, DatabaseConfig, TableConfig } from './schema';
 
 /** A configured table with every inherited setting resolved. */
@@ -27,40 +28,9 @@ function resolve(config: Config, database: DatabaseConfig, table: TableConfig): 
   };
 }
 
-/**
- * A filter written with double quotes around a name that holds a dot or a quote, as in SQL:
- * `"a.b".c`, `a."b.c"`, `"say ""hi"""`; undefined when the filter has no quoted name (or is
- * not one or two names).
- */
+/** A filter with a double-quoted name (`"a.b".c`), parsed; undefined for a plain one. */
 function parseQuoted(wanted: string): { schema?: string; table: string } | undefined {
-  if (!/(^|\.)"/.test(wanted)) return undefined;
-  const parts: string[] = [];
-  let i = 0;
-  for (;;) {
-    let part = '';
-    if (wanted[i] === '"') {
-      for (i++; ; i++) {
-        if (i >= wanted.length) return undefined;
-        if (wanted[i] !== '"') part += wanted[i];
-        else if (wanted[i + 1] === '"') part += wanted[i++];
-        else break;
-      }
-      i++;
-    } else {
-      const dot = wanted.indexOf('.', i);
-      part = wanted.slice(i, dot < 0 ? wanted.length : dot);
-      if (part.includes('"')) return undefined;
-      i += part.length;
-    }
-    if (part === '') return undefined;
-    parts.push(part);
-    if (i === wanted.length) break;
-    if (wanted[i] !== '.') return undefined;
-    i++;
-  }
-  if (parts.length === 1) return { table: parts[0]! };
-  if (parts.length === 2) return { schema: parts[0]!, table: parts[1]! };
-  return undefined;
+  return /(^|\.)"/.test(wanted) ? parseTableName(wanted) : undefined;
 }
 
 /** `schema.table`, a bare `table` that matches in any schema, or either with quoted names. */

@@ -36,3 +36,38 @@ export function resolveTableRef(input: unknown): ResolvedTableRef {
   };
   return { database: text('database'), schema: text('schema', 'public'), table: text('table') };
 }
+
+/**
+ * A table name as a person writes it: `table` or `schema.table`, with double quotes around a
+ * name that holds a dot or a quote, as in SQL (`"a.b".c`, `a."b.c"`, `"say ""hi"""`).
+ * Undefined when it is not one or two names (an unclosed quote, an empty name, `a.b.c`).
+ */
+export function parseTableName(text: string): { schema?: string; table: string } | undefined {
+  const parts: string[] = [];
+  let i = 0;
+  for (;;) {
+    let part = '';
+    if (text[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= text.length) return undefined;
+        if (text[i] !== '"') part += text[i];
+        else if (text[i + 1] === '"') part += text[i++];
+        else break;
+      }
+      i++;
+    } else {
+      const dot = text.indexOf('.', i);
+      part = text.slice(i, dot < 0 ? text.length : dot);
+      if (part.includes('"')) return undefined;
+      i += part.length;
+    }
+    if (part === '') return undefined;
+    parts.push(part);
+    if (i === text.length) break;
+    if (text[i] !== '.') return undefined;
+    i++;
+  }
+  if (parts.length === 1) return { table: parts[0]! };
+  if (parts.length === 2) return { schema: parts[0]!, table: parts[1]! };
+  return undefined;
+}

@@ -79,6 +79,51 @@ describe('Restore and Validate workflows (activities in memory, real Temporal se
     assert.equal(result.outcome === 'restored' && result.objects, 7);
   });
 
+  it('restores into a side table named with quotes around a name that holds a dot, and refuses a name that is not one', async () => {
+    const targets: unknown[] = [];
+    const planOnly: Partial<Activities> = {
+      planRestore: (input) => {
+        targets.push(input.target);
+        // A plan with nothing to restore: the run ends after planning.
+        return Promise.resolve({
+          source: TABLE,
+          target: input.target,
+          lines: 'deleted',
+          objects: 0,
+          toRestore: 0,
+          rows: 0,
+          days: [],
+          columnPlans: [],
+          decision: [],
+          page: [],
+          more: false,
+        });
+      },
+    };
+    for (const targetTable of ['"side.x"', 'other."a.b"', '"we ""quote"""']) {
+      await execute<RestoreResult>('Restore', { ...TABLE, targetTable }, planOnly);
+    }
+    assert.deepEqual(targets, [
+      { database: 'app', schema: 'public', table: 'side.x' },
+      { database: 'app', schema: 'other', table: 'a.b' },
+      { database: 'app', schema: 'public', table: 'we "quote"' },
+    ]);
+    // Three names, or an unclosed quote: which table is meant is not for the archiver to guess.
+    for (const targetTable of ['a.b.c', '"side']) {
+      const failed = await execute<RestoreResult>(
+        'Restore',
+        { ...TABLE, targetTable },
+        planOnly,
+      ).catch((err: Error) => err);
+      assert.ok(failed instanceof Error, `${targetTable} is refused`);
+      assert.match(
+        (failed as Error & { cause?: Error }).cause?.message ?? '',
+        /"targetTable" .* is not a table name: write table or schema\.table/,
+      );
+    }
+    assert.equal(targets.length, 3, 'nothing was planned for a refused name');
+  });
+
   it('lists a table that could not be validated as a problem of that table, and still validates the others', async () => {
     const tables = ['a', 'b', 'c'].map((table) => ({ ...TABLE, table }));
     const problems = (n: number) =>

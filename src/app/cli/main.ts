@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ArchiverError, ConfigError, TableNotConfiguredError } from '../../shared/errors';
+import { parseTableName } from '../../shared/table-ref';
 import { isDay } from '../../shared/validate-types';
 import {
   commandContext,
@@ -146,7 +147,8 @@ Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --nam
       .option('--ignore-watermark', 'restore objects already restored into the target')
       .option(
         '--target-table <name>',
-        'restore into this table (schema.table or table) of the same database',
+        'restore into this table (schema.table or table; quote names that hold a dot: "a.b".c) of the same database',
+        parseTargetTable,
       )
       .option('--drop-missing-columns', 'leave out archived columns the target table does not have')
       .option(
@@ -213,6 +215,14 @@ Exit codes: 0 every check passed, 1 a problem was found (each printed as "key: p
 
 function parseDay(value: string): string {
   if (!isDay(value)) throw new InvalidArgumentError('expected a day written YYYY-MM-DD.');
+  return value;
+}
+
+function parseTargetTable(value: string): string {
+  if (!parseTableName(value))
+    throw new InvalidArgumentError(
+      'expected table or schema.table, with double quotes around a name that holds a dot ("a.b".c).',
+    );
   return value;
 }
 

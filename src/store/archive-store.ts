@@ -337,6 +337,8 @@ export class TableArchive {
     const limit = page.limit ?? Number.POSITIVE_INFINITY;
     const objects: ArchivedObject[] = [];
     const sidecars = new Set<string>();
+    /** Data objects with at least one delete intent beside them. */
+    const withIntent = new Set<string>();
     // Data folders (year=...) sort after the table's _holds/, _restored/, _schema/ and
     // _state/ folders: start listing at the first day wanted, or after the page cursor.
     const floor = `${this.prefix}${span.startDate ? dayFolder(span.startDate) : 'year='}`;
@@ -359,8 +361,10 @@ export class TableArchive {
           more = true;
           break listing;
         }
-        if (!isDataKey(key)) sidecars.add(key);
-        else
+        if (!isDataKey(key)) {
+          sidecars.add(key);
+          if (key.startsWith(deleteIntentPrefix(data))) withIntent.add(data);
+        } else
           objects.push({
             object: key,
             day: keyDay,
@@ -376,8 +380,7 @@ export class TableArchive {
       o.hasManifest = sidecars.has(manifestKey(o.object));
       o.hasDeletionManifest = sidecars.has(deletionManifestKey(o.object));
       o.hasDeletionReceipt = sidecars.has(deletionReceiptKey(o.object));
-      const intents = deleteIntentPrefix(o.object);
-      o.hasDeleteIntent = [...sidecars].some((k) => k.startsWith(intents));
+      o.hasDeleteIntent = withIntent.has(o.object);
     }
     // Documents of a data object that is not there (the previous page's last object's
     // manifest comes first on this page: it is not one).

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/activity';
 import {
   WorkflowFailedError,
+  type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -146,6 +147,20 @@ function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
   };
 }
 
+/** The run's progress the first time it is in `state`, polled every 100 ms for `withinMs`. */
+async function progressIn(
+  handle: WorkflowHandle<typeof ArchiveTable>,
+  state: ArchiveProgress['state'],
+  withinMs: number,
+): Promise<ArchiveProgress | undefined> {
+  for (const until = Date.now() + withinMs; Date.now() < until;) {
+    const progress = await handle.query<ArchiveProgress>('progress').catch(() => undefined);
+    if (progress?.state === state) return progress;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
 // ArchiveTable's own logic on the real Temporal server, with its activities in memory: how it
 // waits out faults, fails on the ones no retry can fix, and keeps to its lock. No PostgreSQL
 // or MinIO.
@@ -183,11 +198,7 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
       },
     });
     const result = await run(activities, async (handle) => {
-      for (let i = 0; i < 300 && !sawWaiting; i++) {
-        const progress = await handle.query<ArchiveProgress>('progress').catch(() => undefined);
-        if (progress?.state === 'waiting out a fault') sawWaiting = progress;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      sawWaiting = await progressIn(handle, 'waiting out a fault', 60_000);
     });
     assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
     assert.equal(result.outcome === 'archived' && result.rowsArchived, 20);
@@ -256,11 +267,7 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
       },
     });
     const result = await run(activities, async (handle) => {
-      for (let i = 0; i < 100 && !sawThrottled; i++) {
-        const progress = await handle.query<ArchiveProgress>('progress').catch(() => undefined);
-        if (progress?.state === 'throttled') sawThrottled = progress;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      sawThrottled = await progressIn(handle, 'throttled', 10_000);
     });
     assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
     assert.equal(result.outcome === 'archived' && result.batches, 2);

@@ -27,18 +27,25 @@ interface FaultKind {
 
 const healed = () => Promise.resolve();
 
+/** Where a toxic fault sits and for how long: its chance of hitting the replies (downstream)
+ * rather than the requests, and the range its hold is drawn from. */
+type Placement = [downstream: number, holdMs: [min: number, max: number]];
+
 /** A toxic on one proxy for a few seconds (toxics hit existing connections as well as new ones). */
 function toxicFault(
   name: string,
   weight: number,
   proxy: 'postgres' | 's3',
-  make: (rng: Rng) => { stream: Stream; toxic: Toxic; what: string; holdMs: number },
+  [downstream, holdRange]: Placement,
+  draw: (rng: Rng) => [toxic: Toxic, what: string],
 ): FaultKind {
   return {
     name,
     weight,
     inject: async ({ stack, rng }) => {
-      const { stream, toxic, what, holdMs } = make(rng);
+      const [toxic, what] = draw(rng);
+      const stream: Stream = rng.chance(downstream) ? 'downstream' : 'upstream';
+      const holdMs = rng.int(...holdRange);
       const toxicName = await stack.toxiproxy.addToxic(proxy, stream, toxic);
       return {
         description: `${proxy} link: ${what} (${stream}) for ${secs(holdMs)}`,
@@ -52,66 +59,43 @@ function toxicFault(
 function networkFaults(proxy: 'postgres' | 's3'): FaultKind[] {
   const p = proxy === 'postgres' ? 'pg' : 's3';
   return [
-    toxicFault(`${p}-latency`, 3, proxy, (rng) => {
+    toxicFault(`${p}-latency`, 3, proxy, [0.7, [3_000, 9_000]], (rng) => {
       const latency = rng.int(100, 1500);
       const jitter = rng.int(0, Math.floor(latency / 2));
-      return {
-        stream: rng.chance(0.7) ? 'downstream' : 'upstream',
-        toxic: { type: 'latency', attributes: { latency, jitter } },
-        what: `latency ${latency}±${jitter} ms`,
-        holdMs: rng.int(3_000, 9_000),
-      };
+      return [
+        { type: 'latency', attributes: { latency, jitter } },
+        `latency ${latency}±${jitter} ms`,
+      ];
     }),
     // timeout 0 drops every byte until the toxic goes: replies stall, then (on removal)
     // toxiproxy closes the stalled connections.
-    toxicFault(`${p}-stall`, 3, proxy, (rng) => ({
-      stream: rng.chance(0.7) ? 'downstream' : 'upstream',
-      toxic: { type: 'timeout', attributes: { timeout: 0 } },
-      what: 'stalled replies, then the connections close',
-      holdMs: rng.int(2_000, 9_000),
-    })),
-    toxicFault(`${p}-reset`, 3, proxy, (rng) => {
+    toxicFault(`${p}-stall`, 3, proxy, [0.7, [2_000, 9_000]], () => [
+      { type: 'timeout', attributes: { timeout: 0 } },
+      'stalled replies, then the connections close',
+    ]),
+    toxicFault(`${p}-reset`, 3, proxy, [0.5, [1_000, 5_000]], (rng) => {
       const timeout = rng.int(0, 800);
-      return {
-        stream: rng.chance(0.5) ? 'downstream' : 'upstream',
-        toxic: { type: 'reset_peer', attributes: { timeout } },
-        what: `connections reset (RST) ${timeout} ms after data`,
-        holdMs: rng.int(1_000, 5_000),
-      };
+      return [
+        { type: 'reset_peer', attributes: { timeout } },
+        `connections reset (RST) ${timeout} ms after data`,
+      ];
     }),
-    toxicFault(`${p}-cut-midstream`, 3, proxy, (rng) => {
+    toxicFault(`${p}-cut-midstream`, 3, proxy, [0.6, [2_000, 7_000]], (rng) => {
       const bytes = rng.int(64, proxy === 's3' ? 60_000 : 20_000);
-      return {
-        stream: rng.chance(0.6) ? 'downstream' : 'upstream',
-        toxic: { type: 'limit_data', attributes: { bytes } },
-        what: `connections cut after ${bytes} bytes`,
-        holdMs: rng.int(2_000, 7_000),
-      };
+      return [
+        { type: 'limit_data', attributes: { bytes } },
+        `connections cut after ${bytes} bytes`,
+      ];
     }),
-    toxicFault(`${p}-slicer`, 1, proxy, (rng) => {
+    toxicFault(`${p}-slicer`, 1, proxy, [0.5, [3_000, 8_000]], (rng) => {
       const size = rng.int(1, 64);
-      return {
-        stream: rng.chance(0.5) ? 'downstream' : 'upstream',
-        toxic: {
-          type: 'slicer',
-          attributes: {
-            average_size: size,
-            size_variation: Math.floor(size / 2),
-            delay: rng.int(0, 2_000),
-          },
-        },
-        what: `data sliced into ~${size}-byte pieces`,
-        holdMs: rng.int(3_000, 8_000),
-      };
+      const slicing = { average_size: size, size_variation: Math.floor(size / 2) };
+      const attributes = { ...slicing, delay: rng.int(0, 2_000) };
+      return [{ type: 'slicer', attributes }, `data sliced into ~${size}-byte pieces`];
     }),
-    toxicFault(`${p}-bandwidth`, 1, proxy, (rng) => {
+    toxicFault(`${p}-bandwidth`, 1, proxy, [0.5, [3_000, 8_000]], (rng) => {
       const rate = rng.int(2, 64);
-      return {
-        stream: rng.chance(0.5) ? 'downstream' : 'upstream',
-        toxic: { type: 'bandwidth', attributes: { rate } },
-        what: `bandwidth ${rate} KB/s`,
-        holdMs: rng.int(3_000, 8_000),
-      };
+      return [{ type: 'bandwidth', attributes: { rate } }, `bandwidth ${rate} KB/s`];
     }),
     {
       name: `${p}-outage`,
@@ -129,35 +113,51 @@ function networkFaults(proxy: 'postgres' | 's3'): FaultKind[] {
   ];
 }
 
+/** The store's proxy failing a drawn share (in percent) of requests for a few seconds. */
+function storeFault(
+  name: string,
+  weight: number,
+  kind: 'slowdown' | 'error-after-write',
+  [shareRange, holdRange]: [share: [min: number, max: number], holdMs: [min: number, max: number]],
+  what: (percent: number) => string,
+): FaultKind {
+  return {
+    name,
+    weight,
+    inject: ({ stack, rng }) => {
+      const percent = rng.int(...shareRange);
+      const holdMs = rng.int(...holdRange);
+      stack.s3Proxy.setMode({ kind, share: percent / 100 });
+      return Promise.resolve({
+        description: `${what(percent)}, for ${secs(holdMs)}`,
+        holdMs,
+        heal: () => Promise.resolve(stack.s3Proxy.setMode({ kind: 'pass' })),
+      });
+    },
+  };
+}
+
 const storeFaults: FaultKind[] = [
-  {
-    name: 's3-slowdown',
-    weight: 3,
-    inject: ({ stack, rng }) => {
-      const share = rng.int(40, 100) / 100;
-      const holdMs = rng.int(2_000, 9_000);
-      stack.s3Proxy.setMode({ kind: 'slowdown', share });
-      return Promise.resolve({
-        description: `store answers ${Math.round(share * 100)}% of requests 503 SlowDown for ${secs(holdMs)}`,
-        holdMs,
-        heal: () => Promise.resolve(stack.s3Proxy.setMode({ kind: 'pass' })),
-      });
-    },
-  },
-  {
-    name: 's3-500-after-write',
-    weight: 2,
-    inject: ({ stack, rng }) => {
-      const share = rng.int(30, 100) / 100;
-      const holdMs = rng.int(2_000, 7_000);
-      stack.s3Proxy.setMode({ kind: 'error-after-write', share });
-      return Promise.resolve({
-        description: `store does ${Math.round(share * 100)}% of writes but answers 500 InternalError, for ${secs(holdMs)}`,
-        holdMs,
-        heal: () => Promise.resolve(stack.s3Proxy.setMode({ kind: 'pass' })),
-      });
-    },
-  },
+  storeFault(
+    's3-slowdown',
+    3,
+    'slowdown',
+    [
+      [40, 100],
+      [2_000, 9_000],
+    ],
+    (percent) => `store answers ${percent}% of requests 503 SlowDown`,
+  ),
+  storeFault(
+    's3-500-after-write',
+    2,
+    'error-after-write',
+    [
+      [30, 100],
+      [2_000, 7_000],
+    ],
+    (percent) => `store does ${percent}% of writes but answers 500 InternalError`,
+  ),
 ];
 
 const pickRunning = (env: FaultEnv): ChaosWorker => env.rng.pick(env.workers.running);
@@ -227,33 +227,31 @@ const workerFaults: FaultKind[] = [
   },
 ];
 
+/** A server of the stack killed or stopped, down for a drawn time, then started again. */
+function serverRestart(
+  name: string,
+  label: string,
+  server: 'temporal' | 'minio',
+  maxDownMs: number,
+): FaultKind {
+  return {
+    name,
+    weight: 2,
+    inject: (env) => {
+      const how = env.rng.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
+      const downMs = env.rng.int(500, maxDownMs);
+      return Promise.resolve({
+        description: `${label} ${how}, down ${secs(downMs)}, started again`,
+        holdMs: 0,
+        heal: () => env.stack[server].restart(how, downMs),
+      });
+    },
+  };
+}
+
 const serverFaults: FaultKind[] = [
-  {
-    name: 'temporal-restart',
-    weight: 2,
-    inject: (env) => {
-      const how = env.rng.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
-      const downMs = env.rng.int(500, 5_000);
-      return Promise.resolve({
-        description: `Temporal server ${how}, down ${secs(downMs)}, started again`,
-        holdMs: 0,
-        heal: () => env.stack.temporal.restart(how, downMs),
-      });
-    },
-  },
-  {
-    name: 'minio-restart',
-    weight: 2,
-    inject: (env) => {
-      const how = env.rng.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
-      const downMs = env.rng.int(500, 6_000);
-      return Promise.resolve({
-        description: `MinIO ${how}, down ${secs(downMs)}, started again`,
-        holdMs: 0,
-        heal: () => env.stack.minio.restart(how, downMs),
-      });
-    },
-  },
+  serverRestart('temporal-restart', 'Temporal server', 'temporal', 5_000),
+  serverRestart('minio-restart', 'MinIO', 'minio', 6_000),
   {
     name: 'postgres-restart',
     weight: 2,

@@ -80,6 +80,33 @@ await_server() {
   done
 }
 
+# bring_up NAME LABEL HOST PORT ADDRESS IDENTIFY READY SIDE_PORT SIDE_LABEL PORT_VARS
+# -> NAME's server serving at HOST:PORT: the one this script started, one that
+# something else started there (IDENTIFY tells it is such a server), or a new one
+# (start_NAME), which also needs SIDE_PORT free; waits until READY passes. A port
+# taken by anything else is an error naming the variable that moves it (PORT_VARS:
+# "PORT_VAR SIDE_PORT_VAR").
+bring_up() {
+  local name="$1" label="$2" host="$3" port="$4" address="$5" identify="$6" ready="$7"
+  local side_port="$8" side_label="$9" port_var side_port_var pid
+  read -r port_var side_port_var <<<"${10}"
+  if pid="$(our_pid "$name")"; then
+    say "$label: already running (pid $pid)"
+  elif port_open "$host" "$port"; then
+    "$identify" ||
+      die "port $port on $host is taken by something that is not a $label server; stop it or choose another port with $port_var"
+    say "$label: already running at $address (not started by this script)"
+    return
+  else
+    if port_open "$host" "$side_port"; then
+      die "port $side_port on $host ($side_label) is taken; stop what uses it or choose another port with $side_port_var"
+    fi
+    say "$label: starting at $address (log: $(log_file "$name"))"
+    "start_$name"
+  fi
+  await_server "$name" "$label" "$ready"
+}
+
 fail_with_log() {
   local log
   log="$(log_file "$1")"
@@ -226,23 +253,9 @@ ensure_search_attributes() {
 }
 
 up_temporal() {
-  local pid
-  if pid="$(our_pid temporal)"; then
-    say "Temporal: already running (pid $pid)"
-    await_server temporal Temporal temporal_ready
-  elif port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT"; then
-    temporal_serving ||
-      die "port $TEMPORAL_PORT on $TEMPORAL_HOST is taken by something that is not a Temporal server; stop it or choose another port with STACK_TEMPORAL_PORT"
-    say "Temporal: already running at $TEMPORAL_ADDRESS (not started by this script)"
-    temporal_ui_answers || say "Temporal: warning: no Web UI answers at $TEMPORAL_UI_URL"
-  else
-    if port_open "$TEMPORAL_HOST" "$TEMPORAL_UI_PORT"; then
-      die "port $TEMPORAL_UI_PORT on $TEMPORAL_HOST (Temporal Web UI) is taken; stop what uses it or choose another port with STACK_TEMPORAL_UI_PORT"
-    fi
-    say "Temporal: starting the dev server at $TEMPORAL_ADDRESS (log: $(log_file temporal))"
-    start_temporal
-    await_server temporal Temporal temporal_ready
-  fi
+  bring_up temporal Temporal "$TEMPORAL_HOST" "$TEMPORAL_PORT" "$TEMPORAL_ADDRESS" \
+    temporal_serving temporal_ready "$TEMPORAL_UI_PORT" "Temporal Web UI" "STACK_TEMPORAL_PORT STACK_TEMPORAL_UI_PORT"
+  temporal_ui_answers || say "Temporal: warning: no Web UI answers at $TEMPORAL_UI_URL"
   local ns
   for ns in "${NAMESPACES[@]}"; do
     ensure_namespace "$ns"
@@ -302,22 +315,8 @@ ensure_bucket() {
 }
 
 up_minio() {
-  local pid
-  if pid="$(our_pid minio)"; then
-    say "MinIO: already running (pid $pid)"
-    await_server minio MinIO minio_live
-  elif port_open "$MINIO_HOST" "$MINIO_PORT"; then
-    minio_live ||
-      die "port $MINIO_PORT on $MINIO_HOST is taken by something that is not MinIO; stop it or choose another port with STACK_MINIO_PORT"
-    say "MinIO: already running at $MINIO_URL (not started by this script)"
-  else
-    if port_open "$MINIO_HOST" "$MINIO_CONSOLE_PORT"; then
-      die "port $MINIO_CONSOLE_PORT on $MINIO_HOST (MinIO console) is taken; stop what uses it or choose another port with STACK_MINIO_CONSOLE_PORT"
-    fi
-    say "MinIO: starting at $MINIO_URL (log: $(log_file minio))"
-    start_minio
-    await_server minio MinIO minio_live
-  fi
+  bring_up minio MinIO "$MINIO_HOST" "$MINIO_PORT" "$MINIO_URL" \
+    minio_live minio_live "$MINIO_CONSOLE_PORT" "MinIO console" "STACK_MINIO_PORT STACK_MINIO_CONSOLE_PORT"
   ensure_bucket
 }
 

@@ -151,12 +151,7 @@ export class TableArchive {
 
   /** A concurrent attempt's manifest of the same stored bytes stands; any other is a conflict. */
   saveManifest(doc: ObjectManifest): Promise<ObjectManifest> {
-    return this.writeOnce(
-      manifestKey(doc.object),
-      doc,
-      objectManifestSchema,
-      (found) => found.sha256 === doc.sha256,
-    );
+    return this.writeOnce(manifestKey(doc.object), doc, objectManifestSchema, 'sha256');
   }
 
   deletionManifest(object: string): Promise<DeletionManifest | undefined> {
@@ -168,7 +163,7 @@ export class TableArchive {
       deletionManifestKey(doc.object),
       doc,
       deletionManifestSchema,
-      (found) => found.objectSha256 === doc.objectSha256,
+      'objectSha256',
     );
   }
 
@@ -188,7 +183,7 @@ export class TableArchive {
       deleteIntentKey(doc.object, doc.txid),
       doc,
       deleteIntentSchema,
-      (found) => found.txid === doc.txid,
+      'txid',
       signal,
     );
   }
@@ -199,12 +194,7 @@ export class TableArchive {
 
   /** Only the transaction that deleted the rows has a receipt: another one is a conflict. */
   saveReceipt(doc: DeletionReceipt): Promise<DeletionReceipt> {
-    return this.writeOnce(
-      deletionReceiptKey(doc.object),
-      doc,
-      deletionReceiptSchema,
-      (found) => found.txid === doc.txid,
-    );
+    return this.writeOnce(deletionReceiptKey(doc.object), doc, deletionReceiptSchema, 'txid');
   }
 
   // --- table documents --------------------------------------------------------------------
@@ -243,7 +233,7 @@ export class TableArchive {
       schemaSnapshotKey(this.location, doc.schemaHash),
       doc,
       schemaSnapshotSchema,
-      (found) => found.schemaHash === doc.schemaHash,
+      'schemaHash',
     );
   }
 
@@ -273,21 +263,11 @@ export class TableArchive {
   }
 
   saveHold(doc: Hold): Promise<Hold> {
-    return this.writeOnce(
-      holdKey(this.location, doc.id),
-      doc,
-      holdSchema,
-      (found) => found.id === doc.id,
-    );
+    return this.writeOnce(holdKey(this.location, doc.id), doc, holdSchema, 'id');
   }
 
   saveHoldRelease(doc: HoldRelease): Promise<HoldRelease> {
-    return this.writeOnce(
-      holdReleaseKey(this.location, doc.id),
-      doc,
-      holdReleaseSchema,
-      () => true,
-    );
+    return this.writeOnce(holdReleaseKey(this.location, doc.id), doc, holdReleaseSchema, 'id');
   }
 
   restoreReceipt(target: TableNames, object: string): Promise<RestoreReceipt | undefined> {
@@ -422,14 +402,14 @@ export class TableArchive {
 
   /**
    * Writes a document that must never change once written. A retry that finds one there
-   * accepts it when `sameAs` says it describes the same thing, and fails loudly otherwise:
-   * never a silent replacement.
+   * accepts it when its `identity` field has the same value (it describes the same thing),
+   * and fails loudly otherwise: never a silent replacement.
    */
-  private async writeOnce<S extends z.ZodType>(
+  private async writeOnce<S extends z.ZodType<Record<string, unknown>>>(
     key: string,
     doc: z.infer<S>,
     schema: S,
-    sameAs: (existing: z.infer<S>) => boolean,
+    identity: keyof z.infer<S>,
     signal?: AbortSignal,
   ): Promise<z.infer<S>> {
     const outcome = await this.bucket.putIfAbsent(key, serialise(doc), {
@@ -441,7 +421,7 @@ export class TableArchive {
       if (err instanceof DocumentError) return undefined;
       throw err;
     });
-    if (existing === undefined || !sameAs(existing)) {
+    if (existing === undefined || existing[identity] !== doc[identity]) {
       throw new ObjectConflictError(
         `${this.where(key)} already exists with other content; it was left unchanged`,
         { key },

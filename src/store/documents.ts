@@ -12,6 +12,13 @@ const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day as YYYY-MM-DD
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex');
 const count = z.number().int().min(0);
 const digits = z.string().regex(/^-?\d+$/, 'must be an integer as text');
+/** A document type: `format` names it and its version, then its own fields. */
+function documentSchema<const F extends string, S extends z.ZodRawShape>(format: F, fields: S) {
+  return z.object({ format: z.literal(format), ...fields });
+}
+
+/** The table a document is about. */
+const tableFields = { database: text, schema: text, table: text };
 
 export const OBJECT_MANIFEST_FORMAT = 'audit-archiver/object-manifest@2';
 export const DELETION_MANIFEST_FORMAT = 'audit-archiver/deletion-manifest@1';
@@ -26,12 +33,9 @@ export const LATEST_SCHEMA_FORMAT = 'audit-archiver/latest-schema@1';
 export const SCHEMA_CHANGE_FORMAT = 'audit-archiver/schema-change@1';
 
 /** Describes one data object: enough to list, validate and restore it from the bucket alone. */
-export const objectManifestSchema = z.object({
-  format: z.literal(OBJECT_MANIFEST_FORMAT),
+export const objectManifestSchema = documentSchema(OBJECT_MANIFEST_FORMAT, {
   object: text,
-  database: text,
-  schema: text,
-  table: text,
+  ...tableFields,
   schemaHash: sha256,
   schemaKey: text,
   /** UTC day of every row in the object. */
@@ -59,22 +63,19 @@ export const objectManifestSchema = z.object({
 export type ObjectManifest = z.infer<typeof objectManifestSchema>;
 
 /** The exact rows the delete step may remove, derived from the stored object as read back. */
-export const deletionManifestSchema = z
-  .object({
-    format: z.literal(DELETION_MANIFEST_FORMAT),
-    object: text,
-    objectSha256: sha256,
-    rowCount: count,
-    keyColumn: text,
-    /** md5 of each row's archived line, in the order of `keys`. */
-    fingerprint: z.literal('md5(line)'),
-    keys: z.array(text),
-    fingerprints: z.array(z.string().regex(/^[0-9a-f]{32}$/)),
-    createdAt: text,
-  })
-  .refine((d) => d.keys.length === d.fingerprints.length && d.keys.length === d.rowCount, {
-    message: 'keys, fingerprints and rowCount do not agree',
-  });
+export const deletionManifestSchema = documentSchema(DELETION_MANIFEST_FORMAT, {
+  object: text,
+  objectSha256: sha256,
+  rowCount: count,
+  keyColumn: text,
+  /** md5 of each row's archived line, in the order of `keys`. */
+  fingerprint: z.literal('md5(line)'),
+  keys: z.array(text),
+  fingerprints: z.array(z.string().regex(/^[0-9a-f]{32}$/)),
+  createdAt: text,
+}).refine((d) => d.keys.length === d.fingerprints.length && d.keys.length === d.rowCount, {
+  message: 'keys, fingerprints and rowCount do not agree',
+});
 export type DeletionManifest = z.infer<typeof deletionManifestSchema>;
 
 /** What one delete transaction found and removed. */
@@ -98,8 +99,7 @@ const deleteOutcome = {
  * between the commit and the receipt, the next attempt asks PostgreSQL whether `txid`
  * committed and writes the receipt from this, so what was deleted is never lost.
  */
-export const deleteIntentSchema = z.object({
-  format: z.literal(DELETE_INTENT_FORMAT),
+export const deleteIntentSchema = documentSchema(DELETE_INTENT_FORMAT, {
   object: text,
   ...deleteOutcome,
   createdAt: text,
@@ -107,23 +107,17 @@ export const deleteIntentSchema = z.object({
 export type DeleteIntent = z.infer<typeof deleteIntentSchema>;
 
 /** What the delete removed, key by key: what a restore brings back by default. */
-export const deletionReceiptSchema = z
-  .object({
-    format: z.literal(DELETION_RECEIPT_FORMAT),
-    object: text,
-    ...deleteOutcome,
-    deletedAt: text,
-  })
-  .refine((r) => r.deletedKeys.length === r.deleted, {
-    message: 'deletedKeys and deleted do not agree',
-  });
+export const deletionReceiptSchema = documentSchema(DELETION_RECEIPT_FORMAT, {
+  object: text,
+  ...deleteOutcome,
+  deletedAt: text,
+}).refine((r) => r.deletedKeys.length === r.deleted, {
+  message: 'deletedKeys and deleted do not agree',
+});
 export type DeletionReceipt = z.infer<typeof deletionReceiptSchema>;
 
-export const watermarkSchema = z.object({
-  format: z.literal(WATERMARK_FORMAT),
-  database: text,
-  schema: text,
-  table: text,
+export const watermarkSchema = documentSchema(WATERMARK_FORMAT, {
+  ...tableFields,
   /** The newest timestamp-column value archived so far; only ever moves forward. */
   archivedThrough: text,
   archivedThroughMicros: digits,
@@ -137,8 +131,7 @@ export type Watermark = z.infer<typeof watermarkSchema>;
 export const dayRangeSchema = z.object({ first: day, last: day });
 
 /** UTC days of a table that the archive leaves alone until the hold is released. */
-export const holdSchema = z.object({
-  format: z.literal(HOLD_FORMAT),
+export const holdSchema = documentSchema(HOLD_FORMAT, {
   id: text,
   reason: text,
   days: z.array(dayRangeSchema),
@@ -148,8 +141,7 @@ export const holdSchema = z.object({
 });
 export type Hold = z.infer<typeof holdSchema>;
 
-export const holdReleaseSchema = z.object({
-  format: z.literal(HOLD_RELEASE_FORMAT),
+export const holdReleaseSchema = documentSchema(HOLD_RELEASE_FORMAT, {
   id: text,
   reason: text,
   workflowId: text,
@@ -158,10 +150,9 @@ export const holdReleaseSchema = z.object({
 export type HoldRelease = z.infer<typeof holdReleaseSchema>;
 
 /** A restore receipt: which object a restore wrote into which target, and how it went. */
-export const restoreReceiptSchema = z.object({
-  format: z.literal(RESTORE_RECEIPT_FORMAT),
+export const restoreReceiptSchema = documentSchema(RESTORE_RECEIPT_FORMAT, {
   object: text,
-  target: z.object({ database: text, schema: text, table: text }),
+  target: z.object(tableFields),
   conflict: text,
   lines: z.enum(['deleted', 'all']),
   rows: count,
@@ -182,11 +173,8 @@ export const snapshotColumnSchema = z.object({
 });
 export type SnapshotColumn = z.infer<typeof snapshotColumnSchema>;
 
-export const schemaSnapshotSchema = z.object({
-  format: z.literal(SCHEMA_SNAPSHOT_FORMAT),
-  database: text,
-  schema: text,
-  table: text,
+export const schemaSnapshotSchema = documentSchema(SCHEMA_SNAPSHOT_FORMAT, {
+  ...tableFields,
   schemaHash: sha256,
   columns: z.array(snapshotColumnSchema),
   primaryKey: z.array(text),
@@ -199,8 +187,7 @@ export const schemaSnapshotSchema = z.object({
 export type SchemaSnapshot = z.infer<typeof schemaSnapshotSchema>;
 
 /** Points at the newest schema snapshot of a table; rewritten only when the schema changes. */
-export const latestSchemaSchema = z.object({
-  format: z.literal(LATEST_SCHEMA_FORMAT),
+export const latestSchemaSchema = documentSchema(LATEST_SCHEMA_FORMAT, {
   schemaHash: sha256,
   key: text,
   since: text,
@@ -208,8 +195,7 @@ export const latestSchemaSchema = z.object({
 export type LatestSchema = z.infer<typeof latestSchemaSchema>;
 
 /** What changed between two snapshots of a table. */
-export const schemaChangeSchema = z.object({
-  format: z.literal(SCHEMA_CHANGE_FORMAT),
+export const schemaChangeSchema = documentSchema(SCHEMA_CHANGE_FORMAT, {
   from: sha256,
   to: sha256,
   detectedAt: text,

@@ -1,15 +1,19 @@
 /**
  * Records the workflow histories that test/replay/ replays (`npm run histories:record`, with
- * the stack up): one run of every workflow type the worker hosts, and the shapes of
- * ArchiveTable that take other paths (a dry run). Run it when a workflow changes on purpose.
- * Once a release has runs in flight, guard such a change with patched() and add the new
- * histories next to the old ones; before that, replace them.
+ * the stack up): one run of every workflow type the worker hosts against the real services,
+ * and the shapes of ArchiveTable that take other paths: a dry run, and, with its activities
+ * in memory (test/helpers/fake-table.ts), a cancellation between batches, a lock whose holder
+ * dies, a table locked by another run, and a run continued as new. Run it when a workflow
+ * changes on purpose. Once a release has runs in flight, guard such a change with patched()
+ * and add the new histories next to the old ones; before that, replace them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { Activities } from '../activities';
 import type {
   ArchiveAll,
   ArchiveTable,
@@ -22,9 +26,72 @@ import { archiveTableWorkflowId } from '../src/shared/archive-types';
 import { testConfig } from '../test/helpers/config';
 import { createAuditTable, TestDatabase } from '../test/helpers/database';
 import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../test/helpers/stack';
-import { startTestWorker, uniqueTaskQueue } from '../test/helpers/worker';
+import { fakeTable, lockHolderDiesOnce, slowExports } from '../test/helpers/fake-table';
+import { startTestWorker, uniqueTaskQueue, withInMemoryActivities } from '../test/helpers/worker';
 
 const OUT = path.join(__dirname, '..', 'test', 'fixtures', 'histories');
+const STAMP = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
+
+/** Saves the history of a workflow's latest run as test/fixtures/histories/STAMP-NAME.json. */
+async function save(client: Client, name: string, workflowId: string): Promise<void> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  mkdirSync(OUT, { recursive: true });
+  // One line: the history as the server keeps it, without the pretty-printing's whitespace.
+  const compact = JSON.stringify(JSON.parse(historyToJSON(history)));
+  writeFileSync(path.join(OUT, `${STAMP}-${name}.json`), `${compact}\n`);
+}
+
+/**
+ * Records the shapes of ArchiveTable that need a fault or a race to happen: its activities in
+ * memory, so that each shape comes out the same every time.
+ */
+async function recordInMemoryShapes(): Promise<void> {
+  const env = await TestWorkflowEnvironment.createFromExistingServer({
+    address: TEMPORAL_ADDRESS,
+    namespace: TEMPORAL_NAMESPACE,
+  });
+  const shape = async (
+    name: string,
+    activities: Partial<Activities>,
+    during?: (handle: WorkflowHandle<typeof ArchiveTable>) => Promise<void>,
+  ) => {
+    const workflowId = `history-${name}-${STAMP}`;
+    await withInMemoryActivities(env, activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
+        taskQueue,
+        workflowId,
+        args: [{ database: 'app', table: 'audit_log' }],
+      });
+      await during?.(handle);
+      await handle.result().catch(() => undefined);
+    });
+    await save(env.client, name, workflowId);
+  };
+  try {
+    const cancelled = slowExports(20, 200);
+    await shape('archive-table-cancelled', cancelled, async (handle) => {
+      while (cancelled.exports() < 2) await new Promise((r) => setTimeout(r, 50));
+      await handle.cancel();
+    });
+    const table = fakeTable(3);
+    await shape('archive-table-lock-holder-died', {
+      ...table,
+      holdTableLock: lockHolderDiesOnce(table).holdTableLock,
+    });
+    await shape(
+      'archive-table-locked',
+      fakeTable(3, {
+        holdTableLock: () => Promise.resolve({ acquired: false, heldBy: 'another run' }),
+      }),
+    );
+    // Just enough batches to pass the run's history threshold (4,000 events, about 133
+    // batches) once: the history saved is the last run's, which starts from the state the
+    // first one carried over and archives the few batches left.
+    await shape('archive-table-continued-as-new', fakeTable(136));
+  } finally {
+    await env.teardown();
+  }
+}
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -35,7 +102,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: TEMPORAL_NAMESPACE });
   try {
-    await createAuditTable(db, { rows: 120 });
+    await createAuditTable(db, { rows: 40 });
     await db.query('create table audit_log_side (like audit_log including all)');
     const config = testConfig({
       database: db.name,
@@ -53,46 +120,40 @@ async function main(): Promise<void> {
     });
     const worker = await startTestWorker(config);
     const taskQueue = config.temporal.task_queue;
-    const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
-    const save = async (name: string, workflowId: string) => {
-      const history = await client.workflow.getHandle(workflowId).fetchHistory();
-      mkdirSync(OUT, { recursive: true });
-      writeFileSync(path.join(OUT, `${stamp}-${name}.json`), historyToJSON(history));
-    };
     try {
       const ref = { database: db.name, schema: 'public', table: 'audit_log' };
-      const id = (name: string) => `history-${name}-${stamp}-${db.name}`;
+      const id = (name: string) => `history-${name}-${STAMP}-${db.name}`;
       await client.workflow.execute<typeof SnapshotSchema>('SnapshotSchema', {
         taskQueue,
         workflowId: id('snapshot'),
         args: [ref],
       });
-      await save('snapshot-schema', id('snapshot'));
+      await save(client, 'snapshot-schema', id('snapshot'));
       await client.workflow.execute<typeof ArchiveTable>('ArchiveTable', {
         taskQueue,
         workflowId: id('dry-run'),
         args: [{ ...ref, dryRun: true }],
       });
-      await save('archive-table-dry-run', id('dry-run'));
+      await save(client, 'archive-table-dry-run', id('dry-run'));
       await client.workflow.execute<typeof ArchiveAll>('ArchiveAll', {
         taskQueue,
         workflowId: id('archive-all'),
         args: [{}],
       });
-      await save('archive-all', id('archive-all'));
-      await save('archive-table', archiveTableWorkflowId(ref));
+      await save(client, 'archive-all', id('archive-all'));
+      await save(client, 'archive-table', archiveTableWorkflowId(ref));
       await client.workflow.execute<typeof Validate>('Validate', {
         taskQueue,
         workflowId: id('validate'),
         args: [{}],
       });
-      await save('validate', id('validate'));
+      await save(client, 'validate', id('validate'));
       await client.workflow.execute<typeof Restore>('Restore', {
         taskQueue,
         workflowId: id('restore-side'),
         args: [{ ...ref, targetTable: 'audit_log_side' }],
       });
-      await save('restore-side-table', id('restore-side'));
+      await save(client, 'restore-side-table', id('restore-side'));
       await client.workflow.execute<typeof Restore>('Restore', {
         taskQueue,
         workflowId: id('restore'),
@@ -100,16 +161,17 @@ async function main(): Promise<void> {
           { ...ref, endDate: new Date(Date.now() - 25 * 86_400_000).toISOString().slice(0, 10) },
         ],
       });
-      await save('restore-into-source', id('restore'));
+      await save(client, 'restore-into-source', id('restore'));
       await client.workflow.execute<typeof ReleaseHolds>('ReleaseHolds', {
         taskQueue,
         workflowId: id('release-holds'),
         args: [ref],
       });
-      await save('release-holds', id('release-holds'));
+      await save(client, 'release-holds', id('release-holds'));
     } finally {
       await worker.stop();
     }
+    await recordInMemoryShapes();
   } finally {
     await connection.close();
     await db.drop();

@@ -1,151 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  activityInfo,
-  cancellationSignal,
-  getClient,
-  heartbeat,
-  sleep,
-} from '@temporalio/activity';
-import {
   WorkflowFailedError,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { Activities } from '../../activities';
-import type {
-  ArchiveProgress,
-  ArchiveTableOutcome,
-  ExportBatchInput,
-  ExportBatchResult,
-  LockHolder,
-} from '../../src/shared/archive-types';
-import { LOCK_GRANTED_SIGNAL } from '../../src/shared/run-types';
-import type { ThrottleReading } from '../../src/shared/throttle';
+import type { ArchiveProgress, ArchiveTableOutcome } from '../../src/shared/archive-types';
 import type { ArchiveTable } from '../../workflows';
+import {
+  fakeTable,
+  lockHolderDiesOnce,
+  QUIET,
+  slowExports,
+  type Fake,
+} from '../helpers/fake-table';
 import { existingServerForSuite, withInMemoryActivities } from '../helpers/worker';
-
-const QUIET: ThrottleReading = {
-  limits: {
-    maxReplicaLagMs: null,
-    maxWalReadyFiles: null,
-    pauseDuringVacuum: false,
-    maxLockWaiters: null,
-    maxSlowdown: null,
-    maxRowsPerSecond: null,
-    maxBytesPerSecond: null,
-    niceRatio: 0,
-    pauseMs: 10,
-    maxPauseMs: 10,
-    targetBatchMs: null,
-    minBatchSize: 1,
-  },
-  signals: {
-    replicaLagMs: null,
-    walReadyFiles: null,
-    walArchiverFailing: false,
-    vacuumRunning: false,
-    lockWaiters: 0,
-  },
-};
-
-type Fake = Partial<Activities> & { calls: Record<string, number> };
-
-/**
- * The activities of one table with `batches` batches to archive, in memory: a lock that is
- * granted (by the same signal the real lock activity sends) and held until cancelled, and
- * each batch step succeeding unless `overrides` says otherwise.
- */
-function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
-  const calls: Record<string, number> = {};
-  const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1);
-  // Released as the real lock is: at once, by releaseTableLock (a cancellation alone would
-  // arrive only with the next heartbeat, seconds later).
-  let released = () => undefined as void;
-  const holdTableLock: Activities['holdTableLock'] = async () => {
-    count('holdTableLock');
-    const info = activityInfo();
-    const holder: LockHolder = { pid: calls.holdTableLock!, backendStart: 'now', token: 't' };
-    await getClient()
-      .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
-      .signal(LOCK_GRANTED_SIGNAL, holder);
-    const signal = cancellationSignal();
-    let done = false;
-    released = () => (done = true);
-    while (!signal.aborted && !done) {
-      heartbeat();
-      await sleep(100).catch(() => undefined);
-    }
-    return { acquired: true, released: true };
-  };
-  const exportBatch = (input: ExportBatchInput): Promise<ExportBatchResult> => {
-    count('exportBatch');
-    const last = String(input.batch * 10 + 9);
-    return Promise.resolve({
-      kind: 'batch',
-      object: `o/${input.batch}.jsonl.gz`,
-      day: '2020-01-01',
-      rowCount: 10,
-      bytes: 100,
-      firstKey: String(input.batch * 10),
-      lastKey: last,
-      maxTimestamp: '2020-01-01 00:00:00+00',
-      maxTimestampMicros: '1577836800000000',
-      next: { day: '2020-01-01', afterKey: last },
-      following: input.batch < batches ? { day: '2020-01-01', afterKey: last } : null,
-    });
-  };
-  return {
-    calls,
-    planTable: (table) => {
-      count('planTable');
-      return Promise.resolve({
-        table: { schema: 'public', ...table },
-        retentionDays: 7,
-        batchSize: 10,
-        pauseBetweenBatchesMs: 0,
-      });
-    },
-    holdTableLock,
-    releaseTableLock: () => {
-      released();
-      return Promise.resolve();
-    },
-    surveyTable: () => Promise.resolve({ holds: [], skipped: { nullKey: 0, outOfRange: 0 } }),
-    findBatch: (input) => {
-      count('findBatch');
-      const afterKey = input.cursor.afterKey;
-      const done = batches === 0 || (afterKey !== null && Number(afterKey) >= batches * 10 + 9);
-      return Promise.resolve(done ? null : { day: '2020-01-01', afterKey });
-    },
-    snapshotSchema: (table) =>
-      Promise.resolve({
-        database: table.database,
-        schema: 'public',
-        table: table.table,
-        schemaHash: 'h',
-        columnCount: 1,
-        primaryKey: ['id'],
-        bucket: 'b',
-        key: 'k',
-        created: true,
-        previousSchemaHash: null,
-      }),
-    readThrottleSignals: () => Promise.resolve(QUIET),
-    exportBatch,
-    verifyBatch: () => {
-      count('verifyBatch');
-      return Promise.resolve({ rowCount: 10, sha256: 's' });
-    },
-    deleteBatch: () => {
-      count('deleteBatch');
-      return Promise.resolve({ listed: 10, deleted: 10, changed: 0, alreadyGone: 0 });
-    },
-    advanceWatermark: () => Promise.resolve({ moved: true }),
-    ...overrides,
-  };
-}
 
 /** The run's progress the first time it is in `state`, polled every 100 ms for `withinMs`. */
 async function progressIn(
@@ -221,26 +91,12 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
   });
 
   it('takes the lock again when its holder dies mid-run, and finishes', async () => {
-    let holds = 0;
-    const fake = fakeTable(3);
-    const activities = fakeTable(3, {
-      holdTableLock: async (input) => {
-        if (++holds === 1) {
-          // The first holder signals its grant, then its worker "dies".
-          const info = activityInfo();
-          await getClient()
-            .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
-            .signal(LOCK_GRANTED_SIGNAL, { pid: 1, backendStart: 'then', token: 't' });
-          await sleep(300);
-          throw new Error('worker lost');
-        }
-        return fake.holdTableLock!(input);
-      },
-    });
-    const result = await run(activities);
+    const table = fakeTable(3);
+    const lock = lockHolderDiesOnce(table);
+    const result = await run({ ...table, holdTableLock: lock.holdTableLock });
     assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
     assert.equal(result.outcome === 'archived' && result.batches, 3);
-    assert.ok(holds >= 2);
+    assert.ok(lock.holds() >= 2);
   });
 
   it('ends as locked, naming the holder, when another run holds the table', async () => {
@@ -277,24 +133,16 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
   });
 
   it('stops after the batch in progress when cancelled: that batch is deleted whole, no other is exported', async () => {
-    let exports = 0;
-    const fake = fakeTable(50);
-    const activities = fakeTable(50, {
-      exportBatch: async (input) => {
-        exports++;
-        await sleep(200);
-        return fake.exportBatch!(input);
-      },
-    });
+    const activities = slowExports(50, 200);
     const result = await run(activities, async (handle) => {
-      while (exports < 2) await new Promise((r) => setTimeout(r, 50));
+      while (activities.exports() < 2) await new Promise((r) => setTimeout(r, 50));
       await handle.cancel();
     });
     assert.ok(result instanceof WorkflowFailedError, 'the run ends');
     assert.ok(result.cause instanceof CancelledFailure, `ends cancelled: ${String(result.cause)}`);
     // Every batch exported was also deleted: none was left half-done.
-    assert.equal(activities.calls.deleteBatch, exports);
-    assert.ok(exports < 50);
+    assert.equal(activities.calls.deleteBatch, activities.exports());
+    assert.ok(activities.exports() < 50);
   });
 
   it('continues as new when its history reaches its threshold, and every batch is exported and deleted exactly once across the runs', async () => {

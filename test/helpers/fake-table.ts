@@ -1,0 +1,174 @@
+import {
+  activityInfo,
+  cancellationSignal,
+  getClient,
+  heartbeat,
+  sleep,
+} from '@temporalio/activity';
+import type { Activities } from '../../activities';
+import type {
+  ExportBatchInput,
+  ExportBatchResult,
+  LockHolder,
+} from '../../src/shared/archive-types';
+import { LOCK_GRANTED_SIGNAL } from '../../src/shared/run-types';
+import type { ThrottleReading } from '../../src/shared/throttle';
+
+/** Throttle readings of a database with no load and no limits set. */
+export const QUIET: ThrottleReading = {
+  limits: {
+    maxReplicaLagMs: null,
+    maxWalReadyFiles: null,
+    pauseDuringVacuum: false,
+    maxLockWaiters: null,
+    maxSlowdown: null,
+    maxRowsPerSecond: null,
+    maxBytesPerSecond: null,
+    niceRatio: 0,
+    pauseMs: 10,
+    maxPauseMs: 10,
+    targetBatchMs: null,
+    minBatchSize: 1,
+  },
+  signals: {
+    replicaLagMs: null,
+    walReadyFiles: null,
+    walArchiverFailing: false,
+    vacuumRunning: false,
+    lockWaiters: 0,
+  },
+};
+
+export type Fake = Partial<Activities> & { calls: Record<string, number> };
+
+/**
+ * The activities of one table with `batches` batches to archive, in memory: a lock that is
+ * granted (by the same signal the real lock activity sends) and held until cancelled, and
+ * each batch step succeeding unless `overrides` says otherwise.
+ */
+export function fakeTable(batches: number, overrides: Partial<Activities> = {}): Fake {
+  const calls: Record<string, number> = {};
+  const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1);
+  // Released as the real lock is: at once, by releaseTableLock (a cancellation alone would
+  // arrive only with the next heartbeat, seconds later).
+  let released = () => undefined as void;
+  const holdTableLock: Activities['holdTableLock'] = async () => {
+    count('holdTableLock');
+    const info = activityInfo();
+    const holder: LockHolder = { pid: calls.holdTableLock!, backendStart: 'now', token: 't' };
+    await getClient()
+      .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
+      .signal(LOCK_GRANTED_SIGNAL, holder);
+    const signal = cancellationSignal();
+    let done = false;
+    released = () => (done = true);
+    while (!signal.aborted && !done) {
+      heartbeat();
+      await sleep(100).catch(() => undefined);
+    }
+    return { acquired: true, released: true };
+  };
+  const exportBatch = (input: ExportBatchInput): Promise<ExportBatchResult> => {
+    count('exportBatch');
+    const last = String(input.batch * 10 + 9);
+    return Promise.resolve({
+      kind: 'batch',
+      object: `o/${input.batch}.jsonl.gz`,
+      day: '2020-01-01',
+      rowCount: 10,
+      bytes: 100,
+      firstKey: String(input.batch * 10),
+      lastKey: last,
+      maxTimestamp: '2020-01-01 00:00:00+00',
+      maxTimestampMicros: '1577836800000000',
+      next: { day: '2020-01-01', afterKey: last },
+      following: input.batch < batches ? { day: '2020-01-01', afterKey: last } : null,
+    });
+  };
+  return {
+    calls,
+    planTable: (table) => {
+      count('planTable');
+      return Promise.resolve({
+        table: { schema: 'public', ...table },
+        retentionDays: 7,
+        batchSize: 10,
+        pauseBetweenBatchesMs: 0,
+      });
+    },
+    holdTableLock,
+    releaseTableLock: () => {
+      released();
+      return Promise.resolve();
+    },
+    surveyTable: () => Promise.resolve({ holds: [], skipped: { nullKey: 0, outOfRange: 0 } }),
+    findBatch: (input) => {
+      count('findBatch');
+      const afterKey = input.cursor.afterKey;
+      const done = batches === 0 || (afterKey !== null && Number(afterKey) >= batches * 10 + 9);
+      return Promise.resolve(done ? null : { day: '2020-01-01', afterKey });
+    },
+    snapshotSchema: (table) =>
+      Promise.resolve({
+        database: table.database,
+        schema: 'public',
+        table: table.table,
+        schemaHash: 'h',
+        columnCount: 1,
+        primaryKey: ['id'],
+        bucket: 'b',
+        key: 'k',
+        created: true,
+        previousSchemaHash: null,
+      }),
+    readThrottleSignals: () => Promise.resolve(QUIET),
+    exportBatch,
+    verifyBatch: () => {
+      count('verifyBatch');
+      return Promise.resolve({ rowCount: 10, sha256: 's' });
+    },
+    deleteBatch: () => {
+      count('deleteBatch');
+      return Promise.resolve({ listed: 10, deleted: 10, changed: 0, alreadyGone: 0 });
+    },
+    advanceWatermark: () => Promise.resolve({ moved: true }),
+    ...overrides,
+  };
+}
+
+/**
+ * A table lock whose first holder signals its grant and then dies with its worker; every
+ * later take is `table`'s own lock. `holds` counts the takes.
+ */
+export function lockHolderDiesOnce(table: Fake): {
+  holdTableLock: Activities['holdTableLock'];
+  holds: () => number;
+} {
+  let holds = 0;
+  return {
+    holds: () => holds,
+    holdTableLock: async (input) => {
+      if (++holds > 1) return table.holdTableLock!(input);
+      const info = activityInfo();
+      await getClient()
+        .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
+        .signal(LOCK_GRANTED_SIGNAL, { pid: 1, backendStart: 'then', token: 't' });
+      await sleep(300);
+      throw new Error('worker lost');
+    },
+  };
+}
+
+/** A table of `batches` batches whose exports take `ms` each, counted in `exports()`. */
+export function slowExports(batches: number, ms: number): Fake & { exports: () => number } {
+  let exports = 0;
+  const fake = fakeTable(batches);
+  const table = fakeTable(batches, {
+    exportBatch: async (input) => {
+      exports++;
+      await sleep(ms);
+      return fake.exportBatch!(input);
+    },
+  });
+  return Object.assign(table, { exports: () => exports });
+}

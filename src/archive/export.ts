@@ -15,7 +15,7 @@ import { OBJECT_MANIFEST_FORMAT, type ObjectManifest } from '../store/documents'
 import { LineTransform } from './lines';
 import { readStoredObject, UNKNOWN_OBJECT_LIMITS } from './read-back';
 import { HashingPassThrough } from './streams';
-import { FIELD_SEPARATOR, type TableSql } from './table-sql';
+import type { TableSql } from './table-sql';
 
 /** What an export works with: the table's SQL and archive, on a client it may discard. */
 export interface ExportIo {
@@ -231,29 +231,22 @@ async function streamToStore(
   const failed = new Promise<never>((_resolve, reject) => (uploadFailed = reject));
   failed.catch(() => undefined);
 
+  const reader = io.sql.copyLineReader();
   const rows = new LineTransform(
-    (line) => {
-      const a = line.indexOf(FIELD_SEPARATOR);
-      const b = line.indexOf(FIELD_SEPARATOR, a + 1);
-      const c = line.indexOf(FIELD_SEPARATOR, b + 1);
-      if (a < 0 || b < 0 || c < 0) throw new Error('COPY produced a line without its four fields');
-      const key = JSON.parse(line.toString('utf8', 0, a)) as string;
-      const at = BigInt(line.toString('latin1', a + 1, b));
+    (copyLine) => {
+      const { micros: at, key, timestamp, line } = reader.read(copyLine);
       if (rowCount === 0) {
         firstKey = key;
         upload = io.archive.uploadData(object, hasher, io.signal);
         upload.catch(uploadFailed);
       }
       lastKey = key;
-      if (!min || at < min.micros)
-        min = { micros: at, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
-      if (!max || at > max.micros)
-        max = { micros: at, text: JSON.parse(line.toString('utf8', b + 1, c)) as string };
-      const json = line.subarray(c + 1);
-      uncompressedBytes += json.length + 1;
-      if (json.length > maxLineBytes) maxLineBytes = json.length;
+      if (!min || at < min.micros) min = { micros: at, text: timestamp };
+      if (!max || at > max.micros) max = { micros: at, text: timestamp };
+      uncompressedBytes += line.length + 1;
+      if (line.length > maxLineBytes) maxLineBytes = line.length;
       if (++rowCount % 5_000 === 0) io.onProgress?.(rowCount);
-      return json;
+      return line;
     },
     { terminate: true },
   );

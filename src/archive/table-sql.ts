@@ -1,6 +1,7 @@
 import type { DbColumnRow } from '../postgres/sql/table-columns';
 import { qualifiedName, quoteIdent } from '../postgres/identifiers';
 import { quoteLiteral } from '../postgres/literals';
+import { CopyLineReader } from './copy-lines';
 
 /** What the archiver needs to know of a table to write its SQL. */
 export interface TableShapeForSql {
@@ -10,9 +11,6 @@ export interface TableShapeForSql {
   primaryKey: string;
   columns: readonly Pick<DbColumnRow, 'name' | 'type' | 'base_type'>[];
 }
-
-/** Separates the fields of one exported line; never appears raw in any field (see exportSql). */
-export const FIELD_SEPARATOR = 0x02;
 
 /**
  * The oldest instant the archive takes. The day layout (year=YYYY) and the day search have no
@@ -125,10 +123,10 @@ export class TableSql {
 
   /**
    * COPY of one batch: rows of one UTC day, older than the cutoff, after the key cursor, in
-   * key order. Each line holds four fields separated by 0x02: the key (JSON string), the
-   * timestamp as epoch microseconds, the timestamp's text (JSON string) and the row's JSON.
-   * CSV format with 0x01 as quote and 0x02 as delimiter writes them unescaped: JSON escapes
-   * every control character, so neither byte (nor a newline) occurs inside a field.
+   * key order, in COPY's text format. Each line holds the timestamp as epoch microseconds,
+   * then every column's text form (`::text`, as rowJson takes it), in column order: the
+   * worker builds the archived line from them (copyLineReader), so PostgreSQL does no JSON
+   * work for an export.
    */
   exportCopy(batch: {
     cutoff: string;
@@ -141,11 +139,9 @@ export class TableSql {
       batch.afterKey === null
         ? ''
         : `and t.${this.pk} > ${quoteLiteral(batch.afterKey)}::${this.pkType}`;
+    const columns = this.shape.columns.map((c) => `t.${quoteIdent(c.name)}::text`).join(', ');
     return `copy (
-      select to_json(t.${this.pk}::text)::text,
-             (extract(epoch from t.${this.ts}) * 1000000)::bigint::text,
-             to_json(t.${this.ts}::text)::text,
-             ${this.rowJson('t')}
+      select (extract(epoch from t.${this.ts}) * 1000000)::bigint, ${columns}
         from ${this.table} as t
        where ${this.eligible('t', quoteLiteral(batch.cutoff))}
          and t.${this.ts} >= ${this.instant(quoteLiteral(batch.dayStart))}
@@ -153,7 +149,17 @@ export class TableSql {
          ${after}
        order by t.${this.pk}
        limit ${Math.trunc(batch.limit)}
-    ) to stdout with (format csv, delimiter e'\\x02', quote e'\\x01')`;
+    ) to stdout`;
+  }
+
+  /** Reads exportCopy's lines into archived lines, identical to rowJson's. */
+  copyLineReader(): CopyLineReader {
+    const names = this.shape.columns.map((c) => c.name);
+    return new CopyLineReader(
+      names,
+      names.indexOf(this.shape.primaryKey),
+      names.indexOf(this.shape.timestampColumn),
+    );
   }
 
   /**

@@ -164,7 +164,10 @@ export class TableSql {
 
   /**
    * Deletes the listed rows ($1 keys as text, $2 fingerprints) whose current content still
-   * has the archived fingerprint, and returns the key of each row it deleted.
+   * has the archived fingerprint, and returns the key of each row it deleted. The `= any`
+   * bounds the table's side to the listed keys: without it the planner may merge-join along
+   * the whole key index from its start, so each batch read every row (live and dead) before
+   * its own, and a large table's archive slowed down batch by batch.
    */
   deleteListed(): string {
     return `with listed as (
@@ -172,7 +175,8 @@ export class TableSql {
             )
             delete from ${this.table} as t
              using listed
-             where t.${this.pk} = listed.k::${this.pkType}
+             where t.${this.pk} = any($1::text[]::${this.pkType}[])
+               and t.${this.pk} = listed.k::${this.pkType}
                and md5(${this.rowJson('t')}) = listed.f
             returning t.${this.pk}::text as key`;
   }

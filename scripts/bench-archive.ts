@@ -7,8 +7,12 @@
  * follow each other without the default rest (`nice_ratio` 0: this measures the pipeline,
  * bench:impact the pacing), and reads the phase timings back from the workflow's history:
  * export+upload+verify (findBatch, exportBatch and verifyBatch, which also writes the
- * deletion manifest from its read-back) and delete (deleteBatch). Peak RSS of the process that hosts the worker is sampled throughout. Cleans
- * up its databases and bucket objects. Needs the stack up (npm run stack:up).
+ * deletion manifest from its read-back) and delete (deleteBatch). Peak RSS of the process
+ * that hosts the worker is sampled throughout. PostgreSQL's CPU (a local server's processes,
+ * from the kernel's accounting) is measured for the archive run and for its floor: one plain
+ * COPY out plus plain DELETEs by key of the same rows, each ending with a CHECKPOINT so that
+ * both pay for the pages they dirtied. Autovacuum is off for the tables measured. Cleans up
+ * its databases and bucket objects. Needs the stack up (npm run stack:up).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,6 +41,61 @@ interface Result {
   archivedBytes: number;
   rssBefore: number;
   rssPeak: number;
+  /** PostgreSQL CPU seconds: the archive run, one plain COPY out, plain DELETEs of the rows. */
+  cpu: { archive: number; copy: number; delete: number } | null;
+}
+
+/**
+ * PostgreSQL's CPU seconds spent while `fn` runs (null when the server is not local), ending
+ * with a CHECKPOINT in `database`: the pages `fn` dirtied are written within the measurement,
+ * whether or not the checkpointer had got to them.
+ */
+async function pgCpu<T>(
+  database: string,
+  fn: () => Promise<T>,
+): Promise<{ value: T; cpu: number | null }> {
+  const before = bench.postgresCpuSeconds();
+  const value = await fn();
+  await bench.withDatabase(database, (c) => c.query('checkpoint'));
+  const after = bench.postgresCpuSeconds();
+  return { value, cpu: before === null || after === null ? null : after - before };
+}
+
+/**
+ * The database half of the floor: `DELETE ... WHERE id = ANY(keys)` of every row, in batches
+ * of the archive's size, on a copy of the table. The key batches are made in the database
+ * before the clock starts (a million keys held by this process would show in its RSS).
+ */
+async function plainDeleteCpu(database: string): Promise<number | null> {
+  return bench.withDatabase(database, async (c) => {
+    await c.query('create table plain_delete (like audit_log including all)');
+    await c.query('alter table plain_delete set (autovacuum_enabled = off)');
+    await c.query('insert into plain_delete overriding system value select * from audit_log');
+    await c.query(
+      `create table plain_keys as
+         select (row_number() over (order by id) - 1) / $1::int as batch, id from plain_delete`,
+      [BATCH_SIZE],
+    );
+    await c.query(
+      `create table plain_batches as
+         select batch, array_agg(id order by id) as keys from plain_keys group by batch`,
+    );
+    await c.query('vacuum analyze plain_delete');
+    await c.query('checkpoint');
+    const { rows } = await c.query<{ batches: number }>(
+      'select count(*)::int as batches from plain_batches',
+    );
+    const { cpu } = await pgCpu(database, async () => {
+      for (let batch = 0; batch < rows[0]!.batches; batch++)
+        await c.query(
+          `delete from plain_delete
+            where id = any((select keys from plain_batches where batch = $1::int)::bigint[])`,
+          [batch],
+        );
+    });
+    await c.query('drop table plain_delete, plain_keys, plain_batches');
+    return cpu;
+  });
 }
 
 /** COPY TO STDOUT through `gzip -1` into the bucket: the floor any archiver is measured against. */
@@ -104,6 +163,11 @@ async function runSize(rows: number): Promise<Result> {
     process.stdout.write(`${bench.fmt(rows)} rows: creating the table ...\n`);
     const tableBytes = await bench.withDatabase(database, async (c) => {
       await bench.createAuditRows(c, 'audit_log', rows);
+      // Vacuum now, and not in the middle of a measurement.
+      await c.query('vacuum analyze audit_log');
+      await c.query('alter table audit_log set (autovacuum_enabled = off)');
+      // Write the new table's pages out now, not during a measurement.
+      await c.query('checkpoint');
       const r = await c.query<{ bytes: string }>(
         `select pg_table_size('audit_log')::text as bytes`,
       );
@@ -114,8 +178,12 @@ async function runSize(rows: number): Promise<Result> {
     );
     // The median of three: one run of the baseline varied 2.6x on a machine with steal time.
     const runs: { ms: number; bytes: number }[] = [];
-    for (let i = 0; i < 3; i++) runs.push(await baseline(s3, database, `${prefix}baseline.tsv.gz`));
+    const copies = await pgCpu(database, async () => {
+      for (let i = 0; i < 3; i++)
+        runs.push(await baseline(s3, database, `${prefix}baseline.tsv.gz`));
+    });
     const base = runs.sort((a, b) => a.ms - b.ms)[1]!;
+    const deleteCpu = await plainDeleteCpu(database);
 
     process.stdout.write(`${bench.fmt(rows)} rows: archiving ...\n`);
     worker = await startTestWorker(config);
@@ -123,11 +191,14 @@ async function runSize(rows: number): Promise<Result> {
     const rss = bench.sampleRss();
     const started = performance.now();
     const workflowId = `bench-archive/${database}`;
-    const outcome = await worker.client.workflow.execute<typeof ArchiveTable>('ArchiveTable', {
-      taskQueue: worker.taskQueue,
-      workflowId,
-      args: [{ database, schema: 'public', table: 'audit_log' }],
-    });
+    const archived = await pgCpu(database, () =>
+      worker!.client.workflow.execute<typeof ArchiveTable>('ArchiveTable', {
+        taskQueue: worker!.taskQueue,
+        workflowId,
+        args: [{ database, schema: 'public', table: 'audit_log' }],
+      }),
+    );
+    const outcome = archived.value;
     const totalMs = performance.now() - started;
     const rssPeak = rss.stop();
     if (outcome.outcome !== 'archived' || outcome.rowsDeleted !== rows) {
@@ -158,6 +229,11 @@ async function runSize(rows: number): Promise<Result> {
       archivedBytes: outcome.bytes,
       rssBefore,
       rssPeak,
+      cpu:
+        archived.cpu === null || copies.cpu === null || deleteCpu === null
+          ? null
+          : // Three COPYs were measured together: one is a third.
+            { archive: archived.cpu, copy: copies.cpu / 3, delete: deleteCpu },
     };
   } finally {
     await worker?.stop();
@@ -165,6 +241,20 @@ async function runSize(rows: number): Promise<Result> {
     s3.destroy();
     await bench.dropDatabase(database);
   }
+}
+
+/** PostgreSQL CPU per million rows: the archive's, the plain COPY + DELETE floor's, and their ratio. */
+function cpuCells(r: Result): string[] {
+  // The kernel accounts CPU in 10 ms ticks, and a backend's ticks move to the postmaster's
+  // account only when it exits: under a second of floor is within that noise.
+  const floor = r.cpu ? r.cpu.copy + r.cpu.delete : 0;
+  if (!r.cpu || floor < 1) return ['n/a', 'n/a', 'n/a'];
+  const perMillion = (seconds: number) => (seconds / r.rows) * 1_000_000;
+  return [
+    bench.fmt(perMillion(r.cpu.archive), 1),
+    bench.fmt(perMillion(floor), 1),
+    `${bench.fmt(r.cpu.archive / floor, 2)}x`,
+  ];
 }
 
 async function main(): Promise<void> {
@@ -189,6 +279,9 @@ async function main(): Promise<void> {
       'baseline MiB',
       'RSS before MiB',
       'peak RSS MiB',
+      'PG CPU s/M rows',
+      'COPY+DELETE CPU s/M',
+      'CPU ratio',
     ],
     ...results.map((r) => [
       bench.fmt(r.rows),
@@ -202,11 +295,13 @@ async function main(): Promise<void> {
       bench.mib(r.baselineBytes),
       bench.mib(r.rssBefore),
       bench.mib(r.rssPeak),
+      ...cpuCells(r),
     ]),
   ]);
   const [small, large] = results as [Result, Result];
   process.stdout.write(
     `\nratio = archiver export+upload+verify throughput / baseline throughput (goal: 0.7x or better)\n` +
+      `CPU ratio = PostgreSQL CPU of the archive run (export, delete and the rest) / of one plain COPY out plus plain DELETEs by key of the same rows (goal: 1.5x or less; n/a where the floor used under a second, or the server is not local)\n` +
       `peak RSS at ${bench.fmt(large.rows)} rows / at ${bench.fmt(small.rows)} rows: ${bench.fmt(large.rssPeak / small.rssPeak, 2)}x ` +
       `(flat means close to 1.0x while the rows grow ${bench.fmt(large.rows / small.rows)}x)\n`,
   );

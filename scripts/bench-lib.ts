@@ -3,6 +3,7 @@
  * activity timings read back from a workflow's history, and a plain table printer.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { temporal } from '@temporalio/proto';
 import type pg from 'pg';
@@ -107,6 +108,44 @@ export function sampleRss(): { stop(): number } {
       return Math.max(peak, process.memoryUsage().rss);
     },
   };
+}
+
+/**
+ * CPU seconds (user + system) the local PostgreSQL server has used so far, from the kernel's
+ * accounting of its processes: every live postgres process, plus what the postmaster's exited
+ * children (backends that have ended) used. The difference of two readings is the server's
+ * CPU in between, whichever backends did the work. null when no postgres process is visible
+ * (a server on another host or in another container).
+ */
+export function postgresCpuSeconds(): number | null {
+  const TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux architecture Node.js runs on
+  let ticks = 0;
+  let seen = false;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      continue; // ended since the listing
+    }
+    // pid (comm) state ppid ...: comm may hold spaces, so split after its closing paren.
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (comm !== 'postgres') continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+    const parentIsPostgres = readParentComm(fields[1]!) === 'postgres';
+    ticks += utime! + stime! + (parentIsPostgres ? 0 : cutime! + cstime!);
+    seen = true;
+  }
+  return seen ? ticks / TICKS_PER_SECOND : null;
+}
+
+function readParentComm(ppid: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${ppid}/comm`, 'latin1').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -121,6 +121,7 @@ export const watermarkSchema = documentSchema(WATERMARK_FORMAT, {
   /** The newest timestamp-column value archived so far; only ever moves forward. */
   archivedThrough: text,
   archivedThroughMicros: digits,
+  /** The run (as in data object names) that moved it last, and that run's cutoff. */
   lastRun: text,
   lastCutoff: text,
   updatedAt: text,
@@ -132,18 +133,22 @@ export const dayRangeSchema = z.object({ first: day, last: day });
 
 /** UTC days of a table that the archive leaves alone until the hold is released. */
 export const holdSchema = documentSchema(HOLD_FORMAT, {
+  /** Names the hold: its key below `_holds/`, and what its release names. */
   id: text,
   reason: text,
   days: z.array(dayRangeSchema),
+  /** The restore that placed it (a hold keeps its restored rows from being archived again). */
   workflowId: text,
   runId: text,
   createdAt: text,
 });
 export type Hold = z.infer<typeof holdSchema>;
 
+/** Ends the hold of the same id. Written beside it once; the hold itself is never removed. */
 export const holdReleaseSchema = documentSchema(HOLD_RELEASE_FORMAT, {
   id: text,
   reason: text,
+  /** The ReleaseHolds run that wrote it. */
   workflowId: text,
   releasedAt: text,
 });
@@ -153,8 +158,11 @@ export type HoldRelease = z.infer<typeof holdReleaseSchema>;
 export const restoreReceiptSchema = documentSchema(RESTORE_RECEIPT_FORMAT, {
   object: text,
   target: z.object(tableFields),
+  /** The conflict strategy used: skip, overwrite or fail. */
   conflict: text,
+  /** Which lines were written: those the deletes removed (the default), or all of them. */
   lines: z.enum(['deleted', 'all']),
+  /** Rows taken from the object, then what became of each of them in the target. */
   rows: count,
   inserted: count,
   overwritten: count,
@@ -166,8 +174,8 @@ export const restoreReceiptSchema = documentSchema(RESTORE_RECEIPT_FORMAT, {
 export type RestoreReceipt = z.infer<typeof restoreReceiptSchema>;
 
 export const snapshotColumnSchema = z.object({
-  /** `format_type()` output: the exact type, with modifiers, PostgreSQL can cast back to. */
   name: text,
+  /** `format_type()` output: the exact type, with modifiers, PostgreSQL can cast back to. */
   type: text,
   nullable: z.boolean(),
 });
@@ -182,6 +190,7 @@ export const schemaSnapshotSchema = documentSchema(SCHEMA_SNAPSHOT_FORMAT, {
   timestampColumn: text,
   archiveKey: text,
   capturedAt: text,
+  /** The workflow that took the snapshot. */
   capturedBy: text,
 });
 export type SchemaSnapshot = z.infer<typeof schemaSnapshotSchema>;

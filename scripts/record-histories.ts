@@ -26,8 +26,14 @@ import { archiveTableWorkflowId } from '../src/shared/archive-types';
 import { testConfig } from '../test/helpers/config';
 import { createAuditTable, TestDatabase } from '../test/helpers/database';
 import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../test/helpers/stack';
-import { fakeTable, lockHolderDiesOnce, slowExports } from '../test/helpers/fake-table';
-import { startTestWorker, uniqueTaskQueue, withInMemoryActivities } from '../test/helpers/worker';
+import {
+  cancelAfterExports,
+  fakeTable,
+  lockHolderDiesOnce,
+  runArchiveTable,
+  slowExports,
+} from '../test/helpers/fake-table';
+import { startTestWorker, uniqueTaskQueue } from '../test/helpers/worker';
 
 const OUT = path.join(__dirname, '..', 'test', 'fixtures', 'histories');
 const STAMP = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
@@ -53,31 +59,16 @@ async function recordInMemoryShapes(): Promise<void> {
   const shape = async (
     name: string,
     activities: Partial<Activities>,
-    during?: (handle: WorkflowHandle<typeof ArchiveTable>) => Promise<void>,
+    watch?: (handle: WorkflowHandle<typeof ArchiveTable>) => Promise<void>,
   ) => {
     const workflowId = `history-${name}-${STAMP}`;
-    await withInMemoryActivities(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
-        taskQueue,
-        workflowId,
-        args: [{ database: 'app', table: 'audit_log' }],
-      });
-      await during?.(handle);
-      await handle.result().catch(() => undefined);
-    });
+    await runArchiveTable(env, activities, { workflowId, watch });
     await save(env.client, name, workflowId);
   };
   try {
     const cancelled = slowExports(20, 200);
-    await shape('archive-table-cancelled', cancelled, async (handle) => {
-      while (cancelled.exports() < 2) await new Promise((r) => setTimeout(r, 50));
-      await handle.cancel();
-    });
-    const table = fakeTable(3);
-    await shape('archive-table-lock-holder-died', {
-      ...table,
-      holdTableLock: lockHolderDiesOnce(table).holdTableLock,
-    });
+    await shape('archive-table-cancelled', cancelled, cancelAfterExports(cancelled, 2));
+    await shape('archive-table-lock-holder-died', lockHolderDiesOnce(3));
     await shape(
       'archive-table-locked',
       fakeTable(3, {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   activityInfo,
   cancellationSignal,
@@ -5,14 +6,19 @@ import {
   heartbeat,
   sleep,
 } from '@temporalio/activity';
+import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
 import type {
+  ArchiveTableOutcome,
   ExportBatchInput,
   ExportBatchResult,
   LockHolder,
 } from '../../src/shared/archive-types';
 import { LOCK_GRANTED_SIGNAL } from '../../src/shared/run-types';
 import type { ThrottleReading } from '../../src/shared/throttle';
+import type { ArchiveTable } from '../../workflows';
+import { withInMemoryActivities } from './worker';
 
 /** Throttle readings of a database with no load and no limits set. */
 export const QUIET: ThrottleReading = {
@@ -137,18 +143,15 @@ export function fakeTable(batches: number, overrides: Partial<Activities> = {}):
 }
 
 /**
- * A table lock whose first holder signals its grant and then dies with its worker; every
- * later take is `table`'s own lock. `holds` counts the takes.
+ * A table of `batches` batches whose lock's first holder signals its grant and then dies with
+ * its worker; every later take is the table's own lock. `holds` counts the takes.
  */
-export function lockHolderDiesOnce(table: Fake): {
-  holdTableLock: Activities['holdTableLock'];
-  holds: () => number;
-} {
+export function lockHolderDiesOnce(batches: number): Fake & { holds: () => number } {
   let holds = 0;
-  return {
-    holds: () => holds,
+  const fake = fakeTable(batches);
+  const table = fakeTable(batches, {
     holdTableLock: async (input) => {
-      if (++holds > 1) return table.holdTableLock!(input);
+      if (++holds > 1) return fake.holdTableLock!(input);
       const info = activityInfo();
       await getClient()
         .workflow.getHandle(info.workflowExecution!.workflowId, info.workflowExecution!.runId)
@@ -156,7 +159,8 @@ export function lockHolderDiesOnce(table: Fake): {
       await sleep(300);
       throw new Error('worker lost');
     },
-  };
+  });
+  return Object.assign(table, { holds: () => holds });
 }
 
 /** A table of `batches` batches whose exports take `ms` each, counted in `exports()`. */
@@ -171,4 +175,40 @@ export function slowExports(batches: number, ms: number): Fake & { exports: () =
     },
   });
   return Object.assign(table, { exports: () => exports });
+}
+
+/** Cancels the run once `table` has started `exports` exports. */
+export function cancelAfterExports(
+  table: { exports: () => number },
+  exports: number,
+): (handle: WorkflowHandle<typeof ArchiveTable>) => Promise<void> {
+  return async (handle) => {
+    while (table.exports() < exports) await new Promise((r) => setTimeout(r, 50));
+    await handle.cancel();
+  };
+}
+
+/**
+ * Runs ArchiveTable over the table `app.audit_log` with `activities` in memory, on the
+ * environment's server; `watch` is given the run while it goes. Its outcome, or the error it
+ * ended with.
+ */
+export async function runArchiveTable(
+  env: TestWorkflowEnvironment,
+  activities: Partial<Activities>,
+  options: {
+    workflowId?: string;
+    watch?: (handle: WorkflowHandleWithFirstExecutionRunId<typeof ArchiveTable>) => Promise<void>;
+  } = {},
+): Promise<ArchiveTableOutcome | Error> {
+  return withInMemoryActivities(env, activities, async (taskQueue) => {
+    const handle = await env.client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
+      taskQueue,
+      workflowId: options.workflowId ?? `test-archive-${randomUUID()}`,
+      args: [{ database: 'app', table: 'audit_log' }],
+    });
+    const result = handle.result().catch((err: Error) => err);
+    await options.watch?.(handle);
+    return result;
+  });
 }

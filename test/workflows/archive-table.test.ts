@@ -1,21 +1,22 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import {
   WorkflowFailedError,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { ArchiveProgress, ArchiveTableOutcome } from '../../src/shared/archive-types';
+import type { ArchiveProgress } from '../../src/shared/archive-types';
 import type { ArchiveTable } from '../../workflows';
 import {
+  cancelAfterExports,
   fakeTable,
   lockHolderDiesOnce,
   QUIET,
+  runArchiveTable,
   slowExports,
   type Fake,
 } from '../helpers/fake-table';
-import { existingServerForSuite, withInMemoryActivities } from '../helpers/worker';
+import { existingServerForSuite } from '../helpers/worker';
 
 /** The run's progress the first time it is in `state`, polled every 100 ms for `withinMs`. */
 async function progressIn(
@@ -38,21 +39,10 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
   this.timeout(120_000);
   const env = existingServerForSuite();
 
-  async function run(
+  const run = (
     activities: Fake,
     watch?: (handle: WorkflowHandleWithFirstExecutionRunId<typeof ArchiveTable>) => Promise<void>,
-  ): Promise<ArchiveTableOutcome | Error> {
-    return withInMemoryActivities(env(), activities, async (taskQueue) => {
-      const handle = await env().client.workflow.start<typeof ArchiveTable>('ArchiveTable', {
-        taskQueue,
-        workflowId: `test-archive-${randomUUID()}`,
-        args: [{ database: 'app', table: 'audit_log' }],
-      });
-      const result = handle.result().catch((err: Error) => err);
-      if (watch) await watch(handle);
-      return result;
-    });
-  }
+  ) => runArchiveTable(env(), activities, { watch });
 
   it('waits out a fault that outlasts every activity retry, says so in its progress, and then completes', async () => {
     // The store is down for 12 attempts: more than the activity's own retries (and more
@@ -91,12 +81,11 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
   });
 
   it('takes the lock again when its holder dies mid-run, and finishes', async () => {
-    const table = fakeTable(3);
-    const lock = lockHolderDiesOnce(table);
-    const result = await run({ ...table, holdTableLock: lock.holdTableLock });
+    const activities = lockHolderDiesOnce(3);
+    const result = await run(activities);
     assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
     assert.equal(result.outcome === 'archived' && result.batches, 3);
-    assert.ok(lock.holds() >= 2);
+    assert.ok(activities.holds() >= 2);
   });
 
   it('ends as locked, naming the holder, when another run holds the table', async () => {
@@ -134,10 +123,7 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
 
   it('stops after the batch in progress when cancelled: that batch is deleted whole, no other is exported', async () => {
     const activities = slowExports(50, 200);
-    const result = await run(activities, async (handle) => {
-      while (activities.exports() < 2) await new Promise((r) => setTimeout(r, 50));
-      await handle.cancel();
-    });
+    const result = await run(activities, cancelAfterExports(activities, 2));
     assert.ok(result instanceof WorkflowFailedError, 'the run ends');
     assert.ok(result.cause instanceof CancelledFailure, `ends cancelled: ${String(result.cause)}`);
     // Every batch exported was also deleted: none was left half-done.

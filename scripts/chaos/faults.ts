@@ -27,9 +27,12 @@ interface FaultKind {
 
 const healed = () => Promise.resolve();
 
+/** An inclusive range a number is drawn from (Rng.int). */
+type Range = [min: number, max: number];
+
 /** Where a toxic fault sits and for how long: its chance of hitting the replies (downstream)
  * rather than the requests, and the range its hold is drawn from. */
-type Placement = [downstream: number, holdMs: [min: number, max: number]];
+type Placement = [downstream: number, holdMs: Range];
 
 /** A toxic on one proxy for a few seconds (toxics hit existing connections as well as new ones). */
 function toxicFault(
@@ -118,7 +121,7 @@ function storeFault(
   name: string,
   weight: number,
   kind: 'slowdown' | 'error-after-write',
-  [shareRange, holdRange]: [share: [min: number, max: number], holdMs: [min: number, max: number]],
+  [shareRange, holdRange]: [share: Range, holdMs: Range],
   what: (percent: number) => string,
 ): FaultKind {
   return {

@@ -26,6 +26,9 @@ const COPY_ESCAPES: Readonly<Record<number, number>> = {
   0x76: 0x0b, // v
 };
 
+/** The byte a COPY backslash escape stands for, by the byte after the backslash. */
+const escaped = (letter: number): number => COPY_ESCAPES[letter] ?? letter;
+
 /** The two-character JSON escape of the bytes that have one (escape_json), by byte. */
 const JSON_ESCAPES: Readonly<Record<number, string>> = {
   0x08: '\\b',
@@ -62,7 +65,9 @@ export class CopyLineReader {
     this.prefixes = columns.map((name, i) =>
       Buffer.concat([
         Buffer.from(i === 0 ? '{' : ', '),
-        jsonString(Buffer.from(name, 'utf8')),
+        // JSON.stringify escapes a string exactly as escape_json does (and a name from the
+        // catalog holds no lone surrogate, the one case where they would differ).
+        Buffer.from(JSON.stringify(name), 'utf8'),
         Buffer.from(' : '),
       ]),
     );
@@ -131,7 +136,7 @@ function writeJsonBody(src: Buffer, start: number, end: number, out: Buffer, at:
     if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) continue;
     at += src.copy(out, at, plain, i);
     let byte = b;
-    if (b === BACKSLASH && i + 1 < end) byte = COPY_ESCAPES[src[++i]!] ?? src[i]!;
+    if (b === BACKSLASH && i + 1 < end) byte = escaped(src[++i]!);
     at += out.write(jsonEscape(byte), at, 'latin1');
     plain = i + 1;
   }
@@ -146,20 +151,6 @@ function jsonEscape(byte: number): string {
   return String.fromCharCode(byte);
 }
 
-/** A whole JSON string (quotes included) of raw UTF-8 bytes, as escape_json writes it. */
-function jsonString(raw: Buffer): Buffer {
-  const parts: string[] = [];
-  let plain = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i]!;
-    if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) continue;
-    parts.push(raw.toString('utf8', plain, i), jsonEscape(b));
-    plain = i + 1;
-  }
-  parts.push(raw.toString('utf8', plain));
-  return Buffer.from(`"${parts.join('')}"`, 'utf8');
-}
-
 /** The text of a COPY field [start, end) with its escapes undone. */
 function copyText(src: Buffer, start: number, end: number): string {
   const first = src.indexOf(BACKSLASH, start);
@@ -168,7 +159,7 @@ function copyText(src: Buffer, start: number, end: number): string {
   let at = 0;
   for (let i = start; i < end; i++) {
     let b = src[i]!;
-    if (b === BACKSLASH && i + 1 < end) b = COPY_ESCAPES[src[++i]!] ?? src[i]!;
+    if (b === BACKSLASH && i + 1 < end) b = escaped(src[++i]!);
     out[at++] = b;
   }
   return out.toString('utf8', 0, at);

@@ -165,9 +165,9 @@ export class TableSql {
   /**
    * Deletes the listed rows ($1 keys as text, $2 fingerprints) whose current content still
    * has the archived fingerprint, and returns the key of each row it deleted. The `= any`
-   * bounds the table's side to the listed keys: without it the planner may merge-join along
-   * the whole key index from its start, so each batch read every row (live and dead) before
-   * its own, and a large table's archive slowed down batch by batch.
+   * bounds the table's side to the listed keys: without it, an EXPLAIN of a batch of 8,000
+   * keys chose to merge-join along the key index from its start, reading every row (live and
+   * dead) before the batch's own.
    */
   deleteListed(): string {
     return `with listed as (

@@ -5,12 +5,11 @@ import { estimateArchive } from '../src/archive/estimate';
 import { verifyBatch } from '../src/archive/verify';
 import { advanceWatermark } from '../src/archive/watermark';
 import type {
-  AdvanceWatermarkInput,
   BatchStart,
   FindBatchInput,
   ArchiveEstimate,
   DeleteBatchInput,
-  DeleteBatchResult,
+  DeletedBatch,
   EstimateInput,
   ExportBatchInput,
   ExportBatchResult,
@@ -23,6 +22,7 @@ import { mergeDays } from '../src/archive/days';
 import { requireSchema, withTable } from './context';
 import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
+import { readThrottle } from './throttle';
 
 export function archiveActivities(deps: ActivityDeps) {
   return {
@@ -81,6 +81,7 @@ export function archiveActivities(deps: ActivityDeps) {
                 schemaKey: ctx.archive.schemaSnapshotKey(ctx.schemaHash),
               },
               batchSize: ctx.table.batchSize,
+              compressionLevel: ctx.table.compressionLevel,
               workflowId: workflowIdOfActivity(),
               signal: cancellationSignal(),
               onProgress: (rows) => details({ batch: input.batch, rows }),
@@ -106,13 +107,15 @@ export function archiveActivities(deps: ActivityDeps) {
 
     /**
      * Deletes the batch's rows that are still as archived, in one transaction, while the
-     * run holds the table's lock, and records the keys it deleted (src/archive/delete-batch.ts).
-     * Idempotent, and safe when attempts overlap.
+     * run holds the table's lock, and records the keys it deleted (src/archive/delete-batch.ts);
+     * then moves the table's watermark forward (src/archive/watermark.ts), never backwards,
+     * and reads the load signals the next batch is paced by. Idempotent, and safe when
+     * attempts overlap.
      */
-    deleteBatch(input: DeleteBatchInput): Promise<DeleteBatchResult> {
-      return heartbeating(() =>
-        withTable(deps, input.table, async (ctx, client) => {
-          const result = await deleteBatch(
+    deleteBatch(input: DeleteBatchInput): Promise<DeletedBatch> {
+      return heartbeating(async () => {
+        const result = await withTable(deps, input.table, async (ctx, client) => {
+          const deleted = await deleteBatch(
             {
               client,
               archive: ctx.archive,
@@ -123,15 +126,12 @@ export function archiveActivities(deps: ActivityDeps) {
             },
             input,
           );
-          log.info('batch deleted', { object: input.object, ...result });
-          return result;
-        }),
-      );
-    },
-
-    /** Moves the table's watermark forward (src/archive/watermark.ts); never backwards. */
-    advanceWatermark(input: AdvanceWatermarkInput): Promise<{ moved: boolean }> {
-      return advanceWatermark(deps.store.table(input.table), input);
+          log.info('batch deleted', { object: input.object, ...deleted });
+          return deleted;
+        });
+        await advanceWatermark(deps.store.table(input.table), input.table, input.watermark);
+        return { ...result, reading: await readThrottle(deps, input.table) };
+      });
     },
 
     /** Dry run: what would be archived (src/archive/estimate.ts). Reads only. */

@@ -6,6 +6,7 @@ import type {
   ThrottleLimits,
   ThrottleReading,
 } from '../src/shared/throttle';
+import type { ResolvedTableRef } from '../src/shared/table-ref';
 import type { ActivityDeps } from './deps';
 import { withClient } from './context';
 
@@ -29,6 +30,17 @@ export function throttleLimits(config: Config, database: string): ThrottleLimits
   };
 }
 
+/** The database's load signals now, with its limits. Reads only. */
+export async function readThrottle(
+  deps: ActivityDeps,
+  ref: ResolvedTableRef,
+): Promise<ThrottleReading> {
+  const table = findTable(deps.config, ref);
+  const read = deps.readSignals ?? readDatabaseSignals;
+  const signals = await withClient(deps, ref.database, (client) => read(client, table));
+  return { limits: throttleLimits(deps.config, ref.database), signals };
+}
+
 export function throttleActivities(deps: ActivityDeps) {
   return {
     /**
@@ -36,11 +48,8 @@ export function throttleActivities(deps: ActivityDeps) {
      * limits; the decision itself is the workflow's (src/shared/throttle.ts). Reads only.
      */
     async readThrottleSignals(input: ReadThrottleSignalsInput): Promise<ThrottleReading> {
-      const table = findTable(deps.config, input.table);
       if (input.waitMs) await sleep(input.waitMs);
-      const read = deps.readSignals ?? readDatabaseSignals;
-      const signals = await withClient(deps, input.table.database, (client) => read(client, table));
-      return { limits: throttleLimits(deps.config, input.table.database), signals };
+      return readThrottle(deps, input.table);
     },
   };
 }

@@ -18,22 +18,21 @@ import {
   type ArchiveTableOutcome,
   type ArchiveTableState,
   type DayRange,
-  type DeleteBatchResult,
+  type DeletedBatch,
   type ExportedBatch,
   type TablePlan,
   type Waiting,
 } from '../src/shared/archive-types';
 import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
-import { initialThrottleState } from '../src/shared/throttle';
+import { initialThrottleState, type ThrottleReading } from '../src/shared/throttle';
 import { DELETE, SHORT_IO, STREAMING } from './activity-options';
 import { progressQuery } from './messages';
 import { MAX_PAUSE_IN_ACTIVITY_MS, pace, type LastBatch } from './pacing';
 import { HistoryFull, Patience } from './patience';
 import { isLockLost, TableLock } from './table-lock';
 
-const { planTable, snapshotSchema, advanceWatermark, surveyTable, findBatch } =
-  proxyActivities<Activities>(SHORT_IO);
+const { planTable, snapshotSchema, surveyTable, findBatch } = proxyActivities<Activities>(SHORT_IO);
 const { exportBatch, verifyBatch, estimateArchive } = proxyActivities<Activities>(STREAMING);
 const { deleteBatch } = proxyActivities<Activities>(DELETE);
 
@@ -154,6 +153,8 @@ class Run {
   private holds: DayRange[] = [];
   private holdsOf = -1;
   private readonly pauseInCheck: boolean;
+  /** The load signals the last delete read: the next batch's pacing starts from them. */
+  private reading: ThrottleReading | null = null;
 
   constructor(
     private readonly ref: ResolvedTableRef,
@@ -194,9 +195,10 @@ class Run {
         state.throttle,
         last,
         progress,
-        waitMs,
+        { waitMs, reading: this.reading },
         this.patience,
       );
+      this.reading = null;
       progress.state = 'archiving';
       progress.batchSize = state.throttle.batchSize;
       // A batch, once begun, runs to its end even if the run is cancelled meanwhile.
@@ -283,7 +285,7 @@ class Run {
     return exported;
   }
 
-  /** Verify, delete and watermark of an exported batch; then the cursor moves on. */
+  /** Verify, then delete and watermark, of an exported batch; then the cursor moves on. */
   private async finish(batch: ExportedBatch): Promise<void> {
     const { state, progress, patience, ref } = this;
     progress.currentDay = batch.day;
@@ -291,16 +293,8 @@ class Run {
     await patience.run(`verify batch ${n}`, () =>
       verifyBatch({ table: ref, object: batch.object }),
     );
-    const deleted = await this.deleteUnderLock(batch.object);
-    await patience.run(`record batch ${n} in the watermark`, () =>
-      advanceWatermark({
-        table: ref,
-        run: state.run,
-        cutoff: state.cutoff,
-        maxTimestamp: batch.maxTimestamp,
-        maxTimestampMicros: batch.maxTimestampMicros,
-      }),
-    );
+    const deleted = await this.deleteUnderLock(batch);
+    this.reading = deleted.reading;
     const t = state.totals;
     t.batches++;
     t.objects++;
@@ -321,12 +315,19 @@ class Run {
    * (LockLostError, nothing deleted): take the lock again and delete again. The delete is
    * idempotent, and taking the lock fails cleanly if another run holds it meanwhile.
    */
-  private async deleteUnderLock(object: string): Promise<DeleteBatchResult> {
+  private async deleteUnderLock(batch: ExportedBatch): Promise<DeletedBatch> {
+    const { state } = this;
+    const watermark = {
+      run: state.run,
+      cutoff: state.cutoff,
+      maxTimestamp: batch.maxTimestamp,
+      maxTimestampMicros: batch.maxTimestampMicros,
+    };
     for (let attempt = 1; ; attempt++) {
       const holder = await this.lock.holder();
       try {
-        return await this.patience.run(`delete batch ${this.state.nextBatch}`, () =>
-          deleteBatch({ table: this.ref, object, lock: holder }),
+        return await this.patience.run(`delete batch ${state.nextBatch}`, () =>
+          deleteBatch({ table: this.ref, object: batch.object, lock: holder, watermark }),
         );
       } catch (err) {
         if (!isLockLost(err) || attempt >= 5) throw err;

@@ -7,6 +7,7 @@ import {
   decideThrottle,
   nextConsecutivePauses,
   type BatchTiming,
+  type ThrottleReading,
   type ThrottleState,
 } from '../src/shared/throttle';
 import { THROTTLE_CHECK } from './activity-options';
@@ -38,10 +39,11 @@ export type LastBatch = BatchTiming & { startedAt: number };
 
 /**
  * Before a batch: waits `waitMs` (the pause between batches) inside the first signal read,
- * learns from the last batch (baseline time per row, adapted batch size), then waits on
- * durable timers while a throttle limit is passed, saying why in the progress query, the Web
- * UI's current details, the log and a metric. The signals are read again after each wait,
- * so the pause ends when they clear. Returns the new pacing state.
+ * or, with no pause, starts from the `reading` the last delete returned; learns from the
+ * last batch (baseline time per row, adapted batch size), then waits on durable timers while
+ * a throttle limit is passed, saying why in the progress query, the Web UI's current
+ * details, the log and a metric. The signals are read again after each wait, so the pause
+ * ends when they clear. Returns the new pacing state.
  */
 export async function pace(
   ref: ResolvedTableRef,
@@ -49,9 +51,11 @@ export async function pace(
   current: ThrottleState,
   last: LastBatch | null,
   progress: ArchiveProgress,
-  waitMs: number,
+  before: { waitMs: number; reading: ThrottleReading | null },
   patience: Patience,
 ): Promise<ThrottleState> {
+  let { waitMs } = before;
+  let reading = waitMs > 0 ? null : before.reading;
   let state = current;
   // The pause waited in the first read counts as time since the batch, as a timer's did.
   let timing: BatchTiming | null = last && {
@@ -61,10 +65,13 @@ export async function pace(
   let waited = false;
   for (;;) {
     const wait = waitMs;
-    const { limits, signals } = await patience.run('read the throttle signals', () =>
-      readThrottleSignals({ table: ref, ...(wait > 0 && { waitMs: wait }) }),
-    );
+    const { limits, signals } =
+      reading ??
+      (await patience.run('read the throttle signals', () =>
+        readThrottleSignals({ table: ref, ...(wait > 0 && { waitMs: wait }) }),
+      ));
     waitMs = 0;
+    reading = null;
     const decision = decideThrottle(limits, signals, timing, state);
     if (timing) state = afterBatch(limits, maxBatchSize, timing, state);
     // Rate ceilings and the slowdown are about the last batch: judged once, not on re-checks.

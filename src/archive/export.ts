@@ -25,6 +25,8 @@ export interface ExportIo {
   /** The table as the run snapshotted it. */
   table: { keyColumn: string; timestampColumn: string; schemaHash: string; schemaKey: string };
   batchSize: number;
+  /** gzip level of the object. */
+  compressionLevel: number;
   workflowId: string;
   signal: AbortSignal;
   /** Called as rows stream, e.g. to report progress. */
@@ -258,7 +260,9 @@ async function streamToStore(
   const source = io.client.query(copyTo(io.sql.exportCopy(batch)));
   try {
     await Promise.race([
-      pipeline(source, rows, createGzip({ level: 6 }), hasher, { signal: io.signal }),
+      pipeline(source, rows, createGzip({ level: io.compressionLevel }), hasher, {
+        signal: io.signal,
+      }),
       failed,
     ]);
     if (!upload) {

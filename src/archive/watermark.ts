@@ -1,4 +1,5 @@
-import type { AdvanceWatermarkInput } from '../shared/archive-types';
+import type { BatchWatermark } from '../shared/archive-types';
+import type { ResolvedTableRef } from '../shared/table-ref';
 import type { TableArchive } from '../store/archive-store';
 import { WATERMARK_FORMAT } from '../store/documents';
 
@@ -8,7 +9,8 @@ import { WATERMARK_FORMAT } from '../store/documents';
  */
 export async function advanceWatermark(
   archive: TableArchive,
-  input: AdvanceWatermarkInput,
+  table: ResolvedTableRef,
+  input: BatchWatermark,
 ): Promise<{ moved: boolean }> {
   const current = await archive.watermark();
   if (current && BigInt(current.archivedThroughMicros) >= BigInt(input.maxTimestampMicros)) {
@@ -16,7 +18,7 @@ export async function advanceWatermark(
   }
   await archive.saveWatermark({
     format: WATERMARK_FORMAT,
-    ...input.table,
+    ...table,
     archivedThrough: input.maxTimestamp,
     archivedThroughMicros: input.maxTimestampMicros,
     lastRun: input.run,

@@ -48,6 +48,15 @@ const batchSize = z
     'Most rows in one batch: one exported object, one verified upload, one delete transaction.',
   );
 
+const compressionLevel = z
+  .number()
+  .int()
+  .min(1)
+  .max(9)
+  .describe(
+    "gzip level of the data objects. On typical audit rows 3 compresses about as fast as 1 and 6% smaller; 6 takes about twice the worker's CPU for 6% less again, 9 six times for 10% less. Objects of any level read back alike.",
+  );
+
 /** Settings a table inherits from `defaults` unless it sets them itself. */
 const pauseBetweenBatches = z
   .number()
@@ -55,7 +64,7 @@ const pauseBetweenBatches = z
   .min(0)
   .max(3_600_000)
   .describe(
-    'Milliseconds to wait after each batch, so the database is never busy with the archiver for long. Up to 10 s it is waited inside the next throttle check; longer, on a durable timer.',
+    'Milliseconds to wait at least after each batch, a floor under the rest `throttle.nice_ratio` gives. Up to 10 s it is waited inside the next throttle check; longer, on a durable timer.',
   );
 
 /**
@@ -189,7 +198,8 @@ const defaultsSchema = z
   .strictObject({
     retention_days: retentionDays.default(90),
     batch_size: batchSize.default(10_000),
-    pause_between_batches_ms: pauseBetweenBatches.default(250),
+    compression_level: compressionLevel.default(3),
+    pause_between_batches_ms: pauseBetweenBatches.default(0),
     throttle: throttleDefaultsSchema.prefault({}),
   })
   .describe('Table settings that every table inherits unless it sets its own.');
@@ -205,6 +215,7 @@ const tableSchema = z.strictObject({
   ),
   retention_days: retentionDays.optional().describe('Overrides defaults.retention_days.'),
   batch_size: batchSize.optional().describe('Overrides defaults.batch_size.'),
+  compression_level: compressionLevel.optional().describe('Overrides defaults.compression_level.'),
   pause_between_batches_ms: pauseBetweenBatches
     .optional()
     .describe('Overrides defaults.pause_between_batches_ms.'),

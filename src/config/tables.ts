@@ -11,6 +11,8 @@ export interface ResolvedTable {
   primaryKey: string;
   retentionDays: number;
   batchSize: number;
+  /** gzip level of the data objects. */
+  compressionLevel: number;
   pauseBetweenBatchesMs: number;
 }
 
@@ -23,6 +25,7 @@ function resolve(config: Config, database: DatabaseConfig, table: TableConfig): 
     primaryKey: table.primary_key,
     retentionDays: table.retention_days ?? config.defaults.retention_days,
     batchSize: table.batch_size ?? config.defaults.batch_size,
+    compressionLevel: table.compression_level ?? config.defaults.compression_level,
     pauseBetweenBatchesMs:
       table.pause_between_batches_ms ?? config.defaults.pause_between_batches_ms,
   };

@@ -1,5 +1,11 @@
 import type { ClientBase } from 'pg';
 import type { ResolvedTable } from '../config';
+
+/** What an inspection needs to know of a table: where it is and the columns the archive uses. */
+export type InspectedTable = Pick<
+  ResolvedTable,
+  'database' | 'schema' | 'name' | 'timestampColumn' | 'primaryKey'
+>;
 import { TableNotFoundError, TableShapeError } from '../shared/errors';
 import { findTable } from './sql/find-table';
 import { hasUniqueIndexOn } from './sql/has-unique-index';
@@ -30,7 +36,7 @@ export type TableInspection =
  */
 export async function inspectTable(
   client: ClientBase,
-  table: ResolvedTable,
+  table: InspectedTable,
 ): Promise<TableInspection> {
   const row = await findTable(client, table.schema, table.name);
   if (!row) return { found: false };
@@ -83,7 +89,7 @@ function checkKeyColumn(columns: DbColumnRow[], name: string, unique: boolean): 
 /** The inspection, or the first reason the table cannot be archived, as a non-retryable error. */
 export function requireArchivable(
   inspection: TableInspection,
-  table: ResolvedTable,
+  table: InspectedTable,
 ): Extract<TableInspection, { found: true }> {
   const where = `${table.database.name}: ${table.schema}.${table.name}`;
   if (!inspection.found) {

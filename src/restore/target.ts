@@ -21,9 +21,6 @@ export async function inspectTarget(
     name: target.table,
     timestampColumn: '',
     primaryKey: keyColumn,
-    retentionDays: 0,
-    batchSize: 0,
-    pauseBetweenBatchesMs: 0,
   });
   const where = `${target.database}: ${target.schema}.${target.table}`;
   if (!inspection.found) throw new TableNotFoundError(`${where}: target table does not exist`);

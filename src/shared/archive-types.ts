@@ -1,6 +1,6 @@
 import { tablePath } from './names';
 import type { ResolvedTableRef, TableRef } from './table-ref';
-import type { ThrottleSignalName, ThrottleState } from './throttle';
+import type { ThrottleReading, ThrottleSignalName, ThrottleState } from './throttle';
 
 /**
  * Where an archive run stands: `afterKey` null means "search for the oldest eligible day on
@@ -105,6 +105,8 @@ export interface LockHolder {
 
 export interface DeleteBatchInput extends BatchObjectInput {
   lock: LockHolder;
+  /** Where the watermark moves once the batch is deleted. */
+  watermark: BatchWatermark;
 }
 
 export interface DeleteBatchResult {
@@ -112,6 +114,12 @@ export interface DeleteBatchResult {
   deleted: number;
   changed: number;
   alreadyGone: number;
+}
+
+/** What deleteBatch returns: the delete's counts, and the load signals read after it. */
+export interface DeletedBatch extends DeleteBatchResult {
+  /** The next batch's pacing starts from these, with no reading of its own. */
+  reading: ThrottleReading;
 }
 
 export interface HoldTableLockInput {
@@ -128,8 +136,8 @@ export interface HoldTableLockInput {
 export type HoldTableLockResult =
   { acquired: false; heldBy: string } | { acquired: true; released: true };
 
-export interface AdvanceWatermarkInput {
-  table: ResolvedTableRef;
+/** A deleted batch as the table's watermark records it. */
+export interface BatchWatermark {
   run: string;
   cutoff: string;
   maxTimestamp: string;

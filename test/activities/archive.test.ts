@@ -8,11 +8,17 @@ import { archiveActivities } from '../../activities/archive';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { LOCK_CLASS_ID } from '../../src/postgres/sql/table-lock';
-import type { BatchStart, Cursor, ExportedBatch, LockHolder } from '../../src/shared/archive-types';
+import type {
+  BatchStart,
+  Cursor,
+  DeleteBatchResult,
+  ExportedBatch,
+  LockHolder,
+} from '../../src/shared/archive-types';
 import { createS3Client } from '../../src/store/client';
 import type { DeletionReceipt, ObjectManifest } from '../../src/store/documents';
 import { deletionManifestKey, deletionReceiptKey, manifestKey } from '../../src/store/layout';
-import { quietLogger, runActivity, storeOf } from '../helpers/activity';
+import { quietLogger, runActivity, storeOf, watermarkOf } from '../helpers/activity';
 import { listAll, readBytes, readJsonObject, readRows } from '../helpers/bucket';
 import { testConfig } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
@@ -135,14 +141,24 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
   }
 
   const verify = (object: string) => runActivity(env, acts, 'verifyBatch', { table, object });
-  const remove = (object: string, lock = holder) =>
-    runActivity(env, acts, 'deleteBatch', { table, object, lock });
+  const deleteAndRecord = (batch: ExportedBatch, lock = holder, run = 'test-run') =>
+    runActivity(env, acts, 'deleteBatch', {
+      table,
+      object: batch.object,
+      lock,
+      watermark: watermarkOf(batch, run),
+    });
+  /** The delete's counts. */
+  const remove = async (batch: ExportedBatch, lock = holder): Promise<DeleteBatchResult> => {
+    const { listed, deleted, changed, alreadyGone } = await deleteAndRecord(batch, lock);
+    return { listed, deleted, changed, alreadyGone };
+  };
 
   it('deletes only the rows whose content is still the archived version, and records their keys', async () => {
     const batch = await exportRows([1, 2, 3, 4]);
     await db.query(`update audit_log set note = 'changed after export' where id = 3`);
     await verify(batch.object);
-    const result = await remove(batch.object);
+    const result = await remove(batch);
     assert.deepEqual(result, { listed: 4, deleted: 3, changed: 1, alreadyGone: 0 });
     assert.deepEqual(await ids(), [3]);
     const receipt = await readJsonObject<DeletionReceipt>(s3, deletionReceiptKey(batch.object));
@@ -152,17 +168,35 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     const again = await exportNext();
     assert.equal(again.rowCount, 1);
     await verify(again.object);
-    assert.equal((await remove(again.object)).deleted, 1);
+    assert.equal((await remove(again)).deleted, 1);
     assert.deepEqual(await ids(), []);
+  });
+
+  it('moves the watermark to the deleted batch, never back, and reads the next batch’s load signals', async () => {
+    const older = await exportRows([30, 31]);
+    await insertRows([32]);
+    const newer = await exportNext({ day: older.day, afterKey: older.lastKey });
+    const watermark = async () => (await storeOf(config, s3).table(table).watermark())!;
+    await verify(newer.object);
+    const after = await deleteAndRecord(newer, holder, 'newer-run');
+    assert.equal((await watermark()).archivedThroughMicros, newer.maxTimestampMicros);
+    assert.equal(after.reading.limits.niceRatio, config.defaults.throttle.nice_ratio);
+    assert.equal(typeof after.reading.signals.lockWaiters, 'number');
+    // A batch with older rows, deleted later (a retry, say), leaves the watermark where it is.
+    await verify(older.object);
+    await deleteAndRecord(older, holder, 'older-run');
+    const kept = await watermark();
+    assert.equal(kept.archivedThroughMicros, newer.maxTimestampMicros);
+    assert.equal(kept.lastRun, 'newer-run');
   });
 
   it('deletes nothing else when retried after a commit whose reply was lost', async () => {
     const batch = await exportRows([10, 11]);
     await verify(batch.object);
-    const first = await remove(batch.object);
+    const first = await remove(batch);
     // Same keys back in the table (e.g. restored by someone): a retry must not touch them.
     await db.query(`insert into audit_log values (10, now(), 'restored')`);
-    assert.deepEqual(await remove(batch.object), first);
+    assert.deepEqual(await remove(batch), first);
     assert.deepEqual(await ids(), [10]);
   });
 
@@ -178,14 +212,19 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     );
     const dyingActs = archiveActivities({ config, env: {}, pools, store: storeOf(config, dying) });
     await assert.rejects(
-      runActivity(env, dyingActs, 'deleteBatch', { table, object: batch.object, lock: holder }),
+      runActivity(env, dyingActs, 'deleteBatch', {
+        table,
+        object: batch.object,
+        lock: holder,
+        watermark: watermarkOf(batch),
+      }),
       /worker died before the receipt/,
     );
     dying.destroy();
     assert.deepEqual(await ids(), [], 'the first attempt committed');
     // The retry finds the rows gone, learns from PostgreSQL that the earlier transaction
     // committed, and records what that transaction deleted: nothing is counted as lost.
-    const retry = await remove(batch.object);
+    const retry = await remove(batch);
     assert.deepEqual(retry, { listed: 3, deleted: 3, changed: 0, alreadyGone: 0 });
     const receipt = await readJsonObject<DeletionReceipt>(s3, deletionReceiptKey(batch.object));
     assert.deepEqual([...receipt.deletedKeys].sort(), ['12', '13', '14']);
@@ -200,7 +239,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     try {
       await app.query('begin');
       await app.query('delete from audit_log where id = 16');
-      const ours = remove(batch.object);
+      const ours = remove(batch);
       // Once our DELETE waits for the application's row lock, the application commits.
       for (let i = 0; i < 100; i++) {
         const { rows } = await app.query<{ n: number }>(
@@ -260,7 +299,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     const newer = await runActivity(env, acts, 'exportBatch', input);
     assert.equal(newer.kind, 'batch');
     await verify(newer.object);
-    await remove(newer.object);
+    await remove(newer);
     assert.deepEqual(await ids(), []);
     // Attempt 1 wakes up and goes on.
     held.open();
@@ -397,7 +436,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     await assert.rejects(verify(batch.object), { name: 'VerificationError' });
     const written = await listAll(s3, deletionManifestKey(batch.object));
     assert.deepEqual(written, [], 'no deletion manifest for an object that failed verification');
-    await assert.rejects(remove(batch.object), { name: 'VerificationError' });
+    await assert.rejects(remove(batch), { name: 'VerificationError' });
     assert.deepEqual(await ids(), [30, 31, 32]);
   });
 
@@ -417,7 +456,7 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     const batch = await exportRows([40, 41]);
     await verify(batch.object);
     const stranger = { ...holder, pid: holder.pid + 1_000_000 };
-    await assert.rejects(remove(batch.object, stranger), { name: 'LockLostError' });
+    await assert.rejects(remove(batch, stranger), { name: 'LockLostError' });
     assert.deepEqual(await ids(), [40, 41]);
   });
 });

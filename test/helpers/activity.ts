@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { archiveActivities } from '../../activities/archive';
 import type { Config } from '../../src/config';
 import type {
+  BatchWatermark,
   Cursor,
   DayRange,
   ExportBatchInput,
@@ -62,4 +63,17 @@ export async function exportFrom(
   const exported = await runActivity(env, acts, 'exportBatch', { ...rest, start, holds });
   if (exported.kind !== 'batch') throw new Error(`batch ${input.batch} found no rows to export`);
   return exported;
+}
+
+/** The watermark deleteBatch records for a batch of a test run (`run` names the run). */
+export function watermarkOf(
+  batch: Pick<ExportedBatch, 'maxTimestamp' | 'maxTimestampMicros'>,
+  run = 'test-run',
+): BatchWatermark {
+  return {
+    run,
+    cutoff: new Date().toISOString(),
+    maxTimestamp: batch.maxTimestamp,
+    maxTimestampMicros: batch.maxTimestampMicros,
+  };
 }

@@ -135,9 +135,14 @@ export function fakeTable(batches: number, overrides: Partial<Activities> = {}):
     },
     deleteBatch: () => {
       count('deleteBatch');
-      return Promise.resolve({ listed: 10, deleted: 10, changed: 0, alreadyGone: 0 });
+      return Promise.resolve({
+        listed: 10,
+        deleted: 10,
+        changed: 0,
+        alreadyGone: 0,
+        reading: QUIET,
+      });
     },
-    advanceWatermark: () => Promise.resolve({ moved: true }),
     ...overrides,
   };
 }

@@ -16,7 +16,7 @@ import { createS3Client } from '../../src/store/client';
 import type { ObjectManifest } from '../../src/store/documents';
 import { deletionManifestKey, holdKey, manifestKey } from '../../src/store/layout';
 import type { ArchiveAll, ArchiveTable, Validate } from '../../workflows';
-import { exportFrom, quietLogger, runActivity, storeOf } from '../helpers/activity';
+import { exportFrom, quietLogger, runActivity, storeOf, watermarkOf } from '../helpers/activity';
 import { archiverLocks, readArchive } from '../helpers/archive-checks';
 import { readBytes, readJsonObject } from '../helpers/bucket';
 import { runCli } from '../helpers/cli';
@@ -343,7 +343,12 @@ describe('Poison inputs: truncated documents (real PostgreSQL, MinIO and Tempora
 
     const lock = { pid: 1, backendStart: new Date().toISOString(), token: randomUUID() };
     await assert.rejects(
-      runActivity(env, acts, 'deleteBatch', { table: ref, object, lock }),
+      runActivity(env, acts, 'deleteBatch', {
+        table: ref,
+        object,
+        lock,
+        watermark: watermarkOf(exported),
+      }),
       (err: unknown) => {
         assert.ok(err instanceof DocumentError, String(err));
         assert.equal(err.retryable, false);

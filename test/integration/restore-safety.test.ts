@@ -32,7 +32,7 @@ import {
 import { holdKey, holdReleaseKey } from '../../src/store/layout';
 import { mapLimit } from '../../src/util/concurrency';
 import type { ArchiveTable, ReleaseHolds, Restore } from '../../workflows';
-import { exportFrom, quietLogger, runActivity, storeOf } from '../helpers/activity';
+import { exportFrom, quietLogger, runActivity, storeOf, watermarkOf } from '../helpers/activity';
 import { listAll, readBytes, readJsonObject } from '../helpers/bucket';
 import { runCli } from '../helpers/cli';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
@@ -247,6 +247,7 @@ describe('Restore safety: what a restore writes, holds, the lock, paging (real s
         table: ref('changed'),
         object: goodRun.object,
         lock,
+        watermark: watermarkOf(goodRun),
       });
       assert.deepEqual(deleted, { listed: 4, deleted: 3, changed: 1, alreadyGone: 0 });
     } finally {

@@ -70,6 +70,27 @@ describe('configuration', () => {
     assert.equal(userEvents!.retentionDays, 90);
   });
 
+  it('compresses at level 3 unless the defaults or the table say otherwise', () => {
+    const [inherited] = selectTables(parseConfig(SEED, 'config.yaml', {}));
+    assert.equal(inherited!.compressionLevel, 3);
+    const tuned = SEED.replace(
+      '  batch_size: 10000\n',
+      '  batch_size: 10000\n  compression_level: 6\n',
+    ).replace(
+      '        retention_days: 365\n',
+      '        retention_days: 365\n        compression_level: 1\n',
+    );
+    const [auditLogs, userEvents] = selectTables(parseConfig(tuned, 'config.yaml', {}));
+    assert.equal(auditLogs!.compressionLevel, 1);
+    assert.equal(userEvents!.compressionLevel, 6);
+    assert.match(
+      errorOf(
+        SEED.replace('  batch_size: 10000\n', '  batch_size: 10000\n  compression_level: 0\n'),
+      ),
+      /^config\.yaml: defaults\.compression_level: /,
+    );
+  });
+
   it('names file, path and problem for a missing field', () => {
     const text = SEED.replace('        timestamp_column: event_time\n', '');
     assert.equal(
@@ -90,7 +111,7 @@ describe('configuration', () => {
     const text = SEED.replace('defaults:\n', 'defaults:\n  colour: blue\n');
     assert.equal(
       errorOf(text),
-      'config.yaml: defaults: unknown key "colour" (expected one of: retention_days, batch_size, pause_between_batches_ms, throttle)',
+      'config.yaml: defaults: unknown key "colour" (expected one of: retention_days, batch_size, compression_level, pause_between_batches_ms, throttle)',
     );
   });
 

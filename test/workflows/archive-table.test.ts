@@ -133,7 +133,7 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
 
   it('continues as new when its history reaches its threshold, and every batch is exported and deleted exactly once across the runs', async () => {
     // Enough batches for the history to pass HISTORY_EVENTS_PER_RUN (4,000 events) at least once.
-    const BATCHES = 200;
+    const BATCHES = 300;
     const exported: number[] = [];
     const fake = fakeTable(BATCHES);
     const activities = fakeTable(BATCHES, {

@@ -75,10 +75,10 @@ async function recordInMemoryShapes(): Promise<void> {
         holdTableLock: () => Promise.resolve({ acquired: false, heldBy: 'another run' }),
       }),
     );
-    // Just enough batches to pass the run's history threshold (4,000 events, about 220
+    // Just enough batches to pass the run's history threshold (4,000 events, about 260
     // batches) once: the history saved is the last run's, which starts from the state the
     // first one carried over and archives the few batches left.
-    await shape('archive-table-continued-as-new', fakeTable(240));
+    await shape('archive-table-continued-as-new', fakeTable(270));
   } finally {
     await env.teardown();
   }

@@ -17,6 +17,7 @@ import {
   type ArchiveTableInput,
   type ArchiveTableOutcome,
   type ArchiveTableState,
+  type BatchStart,
   type DayRange,
   type DeletedBatch,
   type ExportedBatch,
@@ -152,6 +153,10 @@ class Run {
   /** Days held by restores, read under the current lock generation. */
   private holds: DayRange[] = [];
   private holdsOf = -1;
+  /** Whether a step exports the next batch beside the verify and delete of the last. */
+  private exportAhead = false;
+  /** The holds the batch in flight was exported under (-1: a previous run's). */
+  private inFlightHoldsOf = -1;
   private readonly pauseInCheck: boolean;
   /** The load signals the last delete read: the next batch's pacing starts from them. */
   private reading: ThrottleReading | null = null;
@@ -168,15 +173,22 @@ class Run {
     this.pauseInCheck = plan.pauseBetweenBatchesMs <= MAX_PAUSE_IN_ACTIVITY_MS;
   }
 
-  /** Every batch until none is left, a batch left in flight by the previous run first. */
+  /**
+   * Every batch until none is left. When batches follow each other without a rest, each
+   * step finishes the batch in flight (verify, delete, watermark) while it exports the next
+   * one: they are different rows, and the export reads while the delete writes. Otherwise a
+   * step exports and finishes one batch. A batch left in flight by the previous run is
+   * finished first.
+   */
   async all(): Promise<void> {
     const { state, progress } = this;
     await this.survey();
     progress.state = 'archiving';
-    if (state.inFlight) await CancellationScope.nonCancellable(() => this.finish(state.inFlight!));
     let last: LastBatch | null = null;
     for (;;) {
       if (CancellationScope.current().consideredCancelled) {
+        // The batch exported ahead is deleted whole before the run ends.
+        if (state.inFlight) await CancellationScope.nonCancellable(() => this.finishOnly());
         throw new CancelledFailure(
           `cancelled after batch ${state.nextBatch - 1}; nothing is half-done`,
         );
@@ -189,7 +201,7 @@ class Run {
       }
       const waitMs = this.pauseInCheck && last ? this.plan.pauseBetweenBatchesMs : 0;
       if (waitMs > 0) progress.state = 'pausing';
-      state.throttle = await pace(
+      const paced = await pace(
         this.ref,
         this.plan.batchSize,
         state.throttle,
@@ -198,23 +210,24 @@ class Run {
         { waitMs, reading: this.reading },
         this.patience,
       );
+      state.throttle = paced.state;
       this.reading = null;
+      // An export ahead would wait out the rest after its step, and its rows could change
+      // meanwhile: with rests after every batch, a step exports and finishes one batch.
+      this.exportAhead = !paced.rests && this.plan.pauseBetweenBatchesMs === 0;
       progress.state = 'archiving';
       progress.batchSize = state.throttle.batchSize;
-      // A batch, once begun, runs to its end even if the run is cancelled meanwhile.
+      // A step, once begun, runs to its end even if the run is cancelled meanwhile.
       const startedAt = Date.now();
-      const batch = await CancellationScope.nonCancellable(() => this.batch());
-      if (batch === 'done') return;
-      if (batch === 'empty') continue;
-      // The export saw no eligible row after this batch: end without a rest and without an
-      // export that would find nothing.
-      if (!batch.following) return;
+      const { finished, more } = await CancellationScope.nonCancellable(() => this.step());
+      if (!more) return;
+      if (!finished) continue;
       last = {
-        rows: batch.rowCount,
-        bytes: batch.bytes,
+        rows: finished.rowCount,
+        bytes: finished.bytes,
         workMs: Date.now() - startedAt,
         elapsedMs: 0,
-        full: batch.rowCount >= state.throttle.batchSize,
+        full: finished.rowCount >= state.throttle.batchSize,
         startedAt,
       };
       if (this.plan.pauseBetweenBatchesMs > 0 && !this.pauseInCheck) {
@@ -242,15 +255,47 @@ class Run {
   }
 
   /**
-   * One batch, start to end: 'done' when no eligible row is left, 'empty' when the rows its
-   * start found were gone before it was stored (the run searches on from there). Where the
-   * batch starts is found first and recorded, so every attempt of its export writes (or
-   * finds) the same object.
+   * One step: the batch in flight finished while the next is exported, or, with none in
+   * flight, the next batch exported. `more` is false once no eligible row is left.
    */
-  private async batch(): Promise<'done' | 'empty' | ExportedBatch> {
+  private async step(): Promise<{ finished?: ExportedBatch; more: boolean }> {
+    const { state, lock } = this;
+    await this.survey();
+    const previous = state.inFlight;
+    if (!previous) {
+      const exported = await this.exportNext();
+      if (exported === 'done') return { more: false };
+      if (exported === 'empty' || this.exportAhead) return { more: true };
+      await this.finishOnly();
+      return { finished: exported, more: exported.following !== null };
+    }
+    const ahead = previous.following;
+    // Its following batch was found under the holds read then: only under the same holds is
+    // it exported ahead. Otherwise the search starts again once the batch is finished.
+    if (!ahead || !this.exportAhead || this.inFlightHoldsOf !== this.holdsOf) {
+      await this.finishOnly();
+      return { finished: previous, more: ahead !== null };
+    }
+    const holdsOf = this.holdsOf;
+    const n = state.nextBatch + 1;
+    const [, exported] = await Promise.all([this.finish(previous), this.exportFrom(n, ahead)]);
+    // The delete took the lock again: a restore may have held the exported batch's day
+    // meanwhile. Such a batch is left unfinished (its object stays, its rows stay in the
+    // table) and its number is not used again.
+    await this.survey();
+    if (lock.generation !== holdsOf && exported !== 'empty' && this.isHeld(exported.day)) {
+      state.nextBatch++;
+      delete state.start;
+      return { finished: previous, more: true };
+    }
+    this.exported(exported, ahead, holdsOf);
+    return { finished: previous, more: true };
+  }
+
+  /** The next batch, found from the cursor and exported; 'done' when none is left. */
+  private async exportNext(): Promise<'done' | 'empty' | ExportedBatch> {
     const { state } = this;
     const n = state.nextBatch;
-    await this.survey();
     const start =
       state.start ??
       (await this.patience.run(`find batch ${n}`, () =>
@@ -263,26 +308,60 @@ class Run {
       ));
     if (!start) return 'done';
     state.start = start;
-    const exported = await this.patience.run(`export batch ${n}`, () =>
-      exportBatch({
-        table: this.ref,
-        run: state.run,
-        batch: n,
-        cutoff: state.cutoff,
-        start,
-        schemaHash: state.schemaHash,
-        holds: this.holds,
-        batchSize: state.throttle.batchSize,
-      }),
-    );
-    if (exported.kind === 'empty') {
+    const holdsOf = this.holdsOf;
+    const exported = await this.exportFrom(n, start);
+    this.exported(exported, start, holdsOf);
+    return exported;
+  }
+
+  /**
+   * Exports batch `n` from its recorded start, which every attempt of its export uses, so
+   * all of them write (or find) the same object.
+   */
+  private exportFrom(n: number, start: BatchStart): Promise<'empty' | ExportedBatch> {
+    const { state } = this;
+    return this.patience
+      .run(`export batch ${n}`, () =>
+        exportBatch({
+          table: this.ref,
+          run: state.run,
+          batch: n,
+          cutoff: state.cutoff,
+          start,
+          schemaHash: state.schemaHash,
+          holds: this.holds,
+          batchSize: state.throttle.batchSize,
+        }),
+      )
+      .then((result) => (result.kind === 'empty' ? 'empty' : result));
+  }
+
+  /**
+   * Records an export: a batch is in flight from now on; an empty one (its rows were gone
+   * before it was stored) moves the search on from its start.
+   */
+  private exported(exported: 'empty' | ExportedBatch, start: BatchStart, holdsOf: number): void {
+    const { state } = this;
+    if (exported === 'empty') {
       state.cursor = { day: start.day, afterKey: start.afterKey };
       delete state.start;
-      return 'empty';
+      return;
     }
+    state.start = start;
     state.inFlight = exported;
-    await this.finish(exported);
-    return exported;
+    this.inFlightHoldsOf = holdsOf;
+  }
+
+  /** Finishes the batch in flight, with no export beside it. */
+  private async finishOnly(): Promise<void> {
+    const stale = this.inFlightHoldsOf !== this.holdsOf;
+    await this.finish(this.state.inFlight!);
+    // Its following batch was found under other holds: search again.
+    if (stale) delete this.state.start;
+  }
+
+  private isHeld(day: string): boolean {
+    return this.holds.some((h) => h.first <= day && day <= h.last);
   }
 
   /** Verify, then delete and watermark, of an exported batch; then the cursor moves on. */

@@ -6,6 +6,7 @@ import {
   afterBatch,
   decideThrottle,
   nextConsecutivePauses,
+  restsAfterBatches,
   type BatchTiming,
   type ThrottleReading,
   type ThrottleState,
@@ -43,7 +44,8 @@ export type LastBatch = BatchTiming & { startedAt: number };
  * last batch (baseline time per row, adapted batch size), then waits on durable timers while
  * a throttle limit is passed, saying why in the progress query, the Web UI's current
  * details, the log and a metric. The signals are read again after each wait, so the pause
- * ends when they clear. Returns the new pacing state.
+ * ends when they clear. Returns the new pacing state, and whether the limits rest after
+ * every batch.
  */
 export async function pace(
   ref: ResolvedTableRef,
@@ -53,7 +55,7 @@ export async function pace(
   progress: ArchiveProgress,
   before: { waitMs: number; reading: ThrottleReading | null },
   patience: Patience,
-): Promise<ThrottleState> {
+): Promise<{ state: ThrottleState; rests: boolean }> {
   let { waitMs } = before;
   let reading = waitMs > 0 ? null : before.reading;
   let state = current;
@@ -63,6 +65,7 @@ export async function pace(
     elapsedMs: Date.now() - last.startedAt + waitMs,
   };
   let waited = false;
+  let rests: boolean;
   for (;;) {
     const wait = waitMs;
     const { limits, signals } =
@@ -72,6 +75,7 @@ export async function pace(
       ));
     waitMs = 0;
     reading = null;
+    rests = restsAfterBatches(limits);
     const decision = decideThrottle(limits, signals, timing, state);
     if (timing) state = afterBatch(limits, maxBatchSize, timing, state);
     // Rate ceilings and the slowdown are about the last batch: judged once, not on re-checks.
@@ -97,5 +101,5 @@ export async function pace(
     delete progress.throttledUntil;
     setCurrentDetails('');
   }
-  return state;
+  return { state, rests };
 }

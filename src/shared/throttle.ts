@@ -180,6 +180,18 @@ export function decideThrottle(
   return { pause: true, ms, by, reason: why.join('; ') };
 }
 
+/**
+ * Whether the limits rest after every batch (a nice ratio or a rate ceiling), not only while
+ * a database signal is over its limit.
+ */
+export function restsAfterBatches(limits: ThrottleLimits): boolean {
+  return (
+    Boolean(limits.niceRatio) ||
+    limits.maxRowsPerSecond !== null ||
+    limits.maxBytesPerSecond !== null
+  );
+}
+
 /** How many times slower per row the last batch was than the running baseline. */
 function slowdownOf(last: BatchTiming, state: ThrottleState): number | null {
   if (!last.full || last.rows === 0 || state.baselineMsPerRow === null) return null;

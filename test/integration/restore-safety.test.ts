@@ -243,13 +243,21 @@ describe('Restore safety: what a restore writes, holds, the lock, paging (real s
         backendStart: rows[0]!.backend_start,
         token: 'test',
       };
-      const deleted = await runActivity(env, acts, 'deleteBatch', {
-        table: ref('changed'),
-        object: goodRun.object,
-        lock,
-        watermark: watermarkOf(goodRun),
-      });
-      assert.deepEqual(deleted, { listed: 4, deleted: 3, changed: 1, alreadyGone: 0 });
+      const { listed, deleted, changed, alreadyGone } = await runActivity(
+        env,
+        acts,
+        'deleteBatch',
+        {
+          table: ref('changed'),
+          object: goodRun.object,
+          lock,
+          watermark: watermarkOf(goodRun),
+        },
+      );
+      assert.deepEqual(
+        { listed, deleted, changed, alreadyGone },
+        { listed: 4, deleted: 3, changed: 1, alreadyGone: 0 },
+      );
     } finally {
       await lockSession.end();
     }

@@ -88,6 +88,59 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
     assert.ok(activities.holds() >= 2);
   });
 
+  it('leaves a batch exported beside a delete unfinished when the lock was taken again and a restore held its day meanwhile', async () => {
+    // One batch a day, 2020-01-01 to 03. The first delete finds the lock lost while batch 2
+    // is exported beside it; by the time the lock is taken again, a restore holds 2020-01-02.
+    const days = ['2020-01-01', '2020-01-02', '2020-01-03'];
+    const fake = fakeTable(3);
+    const exported: string[] = [];
+    const deleted: string[] = [];
+    let surveys = 0;
+    let lockLost = false;
+    const activities = fakeTable(3, {
+      surveyTable: () =>
+        Promise.resolve({
+          holds: ++surveys > 1 ? [{ first: days[1]!, last: days[1]! }] : [],
+          skipped: { nullKey: 0, outOfRange: 0 },
+        }),
+      findBatch: ({ cursor, holds }) => {
+        const day = days.find(
+          (d) =>
+            (cursor.day === null || d > cursor.day) &&
+            !holds.some((h) => h.first <= d && d <= h.last),
+        );
+        return Promise.resolve(day ? { day, afterKey: null } : null);
+      },
+      exportBatch: async (input) => {
+        const batch = await fake.exportBatch!(input);
+        if (batch.kind !== 'batch') return batch;
+        const day = input.start.day;
+        exported.push(`${input.batch}@${day}`);
+        const following = days[days.indexOf(day) + 1];
+        return {
+          ...batch,
+          day,
+          next: { day, afterKey: batch.lastKey },
+          following: following ? { day: following, afterKey: null } : null,
+        };
+      },
+      deleteBatch: async (input) => {
+        if (!lockLost) {
+          lockLost = true;
+          throw ApplicationFailure.create({ type: 'LockLostError', message: 'lock lost' });
+        }
+        deleted.push(input.object);
+        return fake.deleteBatch!(input);
+      },
+    });
+    const result = await run(activities);
+    assert.ok(!(result instanceof Error), result instanceof Error ? result.message : '');
+    assert.deepEqual(exported, ['1@2020-01-01', '2@2020-01-02', '3@2020-01-03']);
+    // Batch 2's object stays unverified and undeleted; its number is not used again.
+    assert.deepEqual(deleted, ['o/1.jsonl.gz', 'o/3.jsonl.gz']);
+    assert.equal(result.outcome === 'archived' && result.batches, 2);
+  });
+
   it('ends as locked, naming the holder, when another run holds the table', async () => {
     const activities = fakeTable(3, {
       holdTableLock: () => Promise.resolve({ acquired: false, heldBy: 'audit-archiver lock xyz' }),

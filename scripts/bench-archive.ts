@@ -7,7 +7,8 @@
  * follow each other without the default rest (`nice_ratio` 0: this measures the pipeline,
  * bench:impact the pacing), and reads the phase timings back from the workflow's history:
  * export+upload+verify (findBatch, exportBatch and verifyBatch, which also writes the
- * deletion manifest from its read-back) and delete (deleteBatch). Peak RSS of the process
+ * deletion manifest from its read-back) and delete (deleteBatch), each as the wall time during
+ * which one of its activities ran (an export beside a verify counts once). Peak RSS of the process
  * that hosts the worker is sampled throughout. PostgreSQL's CPU (a local server's processes,
  * from the kernel's accounting) is measured for the archive run and for its floor: one plain
  * COPY out plus plain DELETEs by key of the same rows, each ending with a CHECKPOINT so that
@@ -204,27 +205,25 @@ async function runSize(rows: number): Promise<Result> {
     if (outcome.outcome !== 'archived' || outcome.rowsDeleted !== rows) {
       throw new Error(`the archive did not move every row: ${JSON.stringify(outcome)}`);
     }
-    // Continue-as-new splits long runs: add up every run of the chain.
-    const times = new Map<string, number>();
+    // Continue-as-new splits long runs: take every run of the chain.
+    const spans: bench.ActivitySpan[] = [];
     let runId: string | undefined;
     for (;;) {
       const handle = worker.client.workflow.getHandle(workflowId, runId);
       const history = await handle.fetchHistory();
-      for (const [type, ms] of bench.activityTimes(history))
-        times.set(type, (times.get(type) ?? 0) + ms);
+      spans.push(...bench.activitySpans(history));
       const first = history.events?.[0]?.workflowExecutionStartedEventAttributes;
       const previous = first?.continuedExecutionRunId;
       if (!previous) break;
       runId = previous;
     }
-    const t = (type: string) => times.get(type) ?? 0;
     return {
       rows,
       tableMiB: tableBytes,
       baselineMs: base.ms,
       baselineBytes: base.bytes,
-      exportMs: t('findBatch') + t('exportBatch') + t('verifyBatch'),
-      deleteMs: t('deleteBatch'),
+      exportMs: bench.coveredMs(spans, ['findBatch', 'exportBatch', 'verifyBatch']),
+      deleteMs: bench.coveredMs(spans, ['deleteBatch']),
       totalMs,
       archivedBytes: outcome.bytes,
       rssBefore,

@@ -79,10 +79,17 @@ export async function createAuditRows(
   await client.query(`vacuum analyze ${quoteIdent(table)}`);
 }
 
-/** Sum of each activity type's durations (scheduled to completed) in a history, in ms. */
-export function activityTimes(history: temporal.api.history.v1.IHistory): Map<string, number> {
+/** One completed activity of a history: its type, and when it was scheduled and completed (ms). */
+export interface ActivitySpan {
+  type: string;
+  from: number;
+  to: number;
+}
+
+/** Every completed activity of a history, scheduled to completed. */
+export function activitySpans(history: temporal.api.history.v1.IHistory): ActivitySpan[] {
   const scheduled = new Map<string, { type: string; at: number }>();
-  const totals = new Map<string, number>();
+  const spans: ActivitySpan[] = [];
   const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
     Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
   for (const e of history.events ?? []) {
@@ -90,12 +97,26 @@ export function activityTimes(history: temporal.api.history.v1.IHistory): Map<st
     if (s)
       scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at: ms(e.eventTime) });
     const c = e.activityTaskCompletedEventAttributes;
-    if (c) {
-      const start = scheduled.get(String(c.scheduledEventId));
-      if (start) totals.set(start.type, (totals.get(start.type) ?? 0) + ms(e.eventTime) - start.at);
-    }
+    const start = c && scheduled.get(String(c.scheduledEventId));
+    if (start) spans.push({ type: start.type, from: start.at, to: ms(e.eventTime) });
   }
-  return totals;
+  return spans;
+}
+
+/**
+ * How long at least one span of the given types was open, in ms: spans that overlap (an
+ * export beside a verify) count once, so this is wall time, not a sum of activity times.
+ */
+export function coveredMs(spans: readonly ActivitySpan[], types: readonly string[]): number {
+  const wanted = spans.filter((s) => types.includes(s.type)).sort((a, b) => a.from - b.from);
+  let covered = 0;
+  let end = -Infinity;
+  for (const { from, to } of wanted) {
+    if (to <= end) continue;
+    covered += to - Math.max(from, end);
+    end = to;
+  }
+  return covered;
 }
 
 /** Peak resident set size of this process, sampled every 50 ms until stop() is called. */

@@ -187,8 +187,7 @@ class Run {
     let last: LastBatch | null = null;
     for (;;) {
       if (CancellationScope.current().consideredCancelled) {
-        // The batch exported ahead is deleted whole before the run ends.
-        if (state.inFlight) await CancellationScope.nonCancellable(() => this.finishOnly());
+        await this.finishInFlight();
         throw new CancelledFailure(
           `cancelled after batch ${state.nextBatch - 1}; nothing is half-done`,
         );
@@ -209,7 +208,11 @@ class Run {
         progress,
         { waitMs, reading: this.reading },
         this.patience,
-      );
+      ).catch(async (err: unknown) => {
+        // Cancelled while throttled: the batch exported ahead is not left half-done either.
+        if (isCancellation(err)) await this.finishInFlight();
+        throw err;
+      });
       state.throttle = paced.state;
       this.reading = null;
       // An export ahead would wait out the rest after its step, and its rows could change
@@ -278,7 +281,14 @@ class Run {
     }
     const holdsOf = this.holdsOf;
     const n = state.nextBatch + 1;
-    const [, exported] = await Promise.all([this.finish(previous), this.exportFrom(n, ahead)]);
+    // Both run to their end, even when one fails: a delete is never left running unawaited.
+    const [finished, next] = await Promise.allSettled([
+      this.finish(previous),
+      this.exportFrom(n, ahead),
+    ]);
+    if (finished.status === 'rejected') throw finished.reason;
+    if (next.status === 'rejected') throw next.reason;
+    const exported = next.value;
     // The delete took the lock again: a restore may have held the exported batch's day
     // meanwhile. Such a batch is left unfinished (its object stays, its rows stay in the
     // table) and its number is not used again.
@@ -350,6 +360,11 @@ class Run {
     state.start = start;
     state.inFlight = exported;
     this.inFlightHoldsOf = holdsOf;
+  }
+
+  /** Before the run ends cancelled: the batch exported ahead, if any, is deleted whole. */
+  private async finishInFlight(): Promise<void> {
+    if (this.state.inFlight) await CancellationScope.nonCancellable(() => this.finishOnly());
   }
 
   /** Finishes the batch in flight, with no export beside it. */

@@ -184,6 +184,27 @@ describe('ArchiveTable workflow (activities in memory, real Temporal server)', f
     assert.ok(activities.exports() < 50);
   });
 
+  it('deletes the batch exported ahead whole when cancelled while throttled', async () => {
+    // Quiet for the first reading, then lock waiters over the limit: the run exports batch 1
+    // (batches follow each other without a rest, so a step exports ahead) and then waits.
+    let reads = 0;
+    const activities = slowExports(5, 0);
+    activities.readThrottleSignals = () =>
+      Promise.resolve({
+        limits: { ...QUIET.limits, maxLockWaiters: 5, pauseMs: 500, maxPauseMs: 500 },
+        signals: { ...QUIET.signals, lockWaiters: ++reads > 1 ? 9 : 0 },
+      });
+    const result = await run(activities, async (handle) => {
+      assert.ok(await progressIn(handle, 'throttled', 20_000), 'the run is throttled');
+      await handle.cancel();
+    });
+    assert.ok(result instanceof WorkflowFailedError, 'the run ends');
+    assert.ok(result.cause instanceof CancelledFailure, `ends cancelled: ${String(result.cause)}`);
+    assert.equal(activities.exports(), 1);
+    assert.equal(activities.calls.verifyBatch, 1);
+    assert.equal(activities.calls.deleteBatch, 1);
+  });
+
   it('continues as new when its history reaches its threshold, and every batch is exported and deleted exactly once across the runs', async () => {
     // Enough batches for the history to pass HISTORY_EVENTS_PER_RUN (4,000 events) at least once.
     const BATCHES = 300;

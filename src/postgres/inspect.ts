@@ -1,16 +1,17 @@
 import type { ClientBase } from 'pg';
 import type { ResolvedTable } from '../config';
 
-/** What an inspection needs to know of a table: where it is and the columns the archive uses. */
-export type InspectedTable = Pick<
-  ResolvedTable,
-  'database' | 'schema' | 'name' | 'timestampColumn' | 'primaryKey'
->;
 import { TableNotFoundError, TableShapeError } from '../shared/errors';
 import { findTable } from './sql/find-table';
 import { hasUniqueIndexOn } from './sql/has-unique-index';
 import { primaryKeyColumns } from './sql/primary-key';
 import { tableColumns, type DbColumnRow } from './sql/table-columns';
+
+/** What an inspection needs to know of a table: where it is and the columns the archive uses. */
+export type InspectedTable = Pick<
+  ResolvedTable,
+  'database' | 'schema' | 'name' | 'timestampColumn' | 'primaryKey'
+>;
 
 /** Types a timestamp column may have: each orders rows in time and maps to a UTC day. */
 export const TIMESTAMP_TYPES: readonly string[] = ['timestamptz', 'timestamp', 'date'];

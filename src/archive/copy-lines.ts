@@ -2,8 +2,9 @@
  * Turns the lines of a COPY in text format into archived lines, in the worker, so that
  * PostgreSQL only renders each column as text. An archived line is byte for byte what
  * `json_object(names, values::text[])::text` gives in PostgreSQL (TableSql.rowJson): the
- * delete step recomputes that in PostgreSQL and compares fingerprints, so a line built here
- * that differed from it in any byte would leave its row in the table, never delete another.
+ * delete step recomputes that in PostgreSQL for a sample of the rows it deletes by version
+ * (and for every row it deletes by content), so a line built here that differed from it in
+ * any byte would roll its batch back or leave its row in the table, never delete another.
  *
  * COPY text format (CopyAttributeOutText): fields separated by a tab, NULL as `\N`; a
  * backslash before b f n r t v stands for that control character, before any other byte for
@@ -40,17 +41,26 @@ const JSON_ESCAPES: Readonly<Record<number, string>> = {
   0x5c: '\\\\',
 };
 
-/** One exported row: its timestamp column as epoch µs, its key and timestamp as text, its line. */
+/**
+ * One exported row: its timestamp column as epoch µs, its version (ctid and xmin, as text),
+ * its key and timestamp as text, its line.
+ */
 export interface CopiedRow {
   micros: bigint;
+  ctid: string;
+  xmin: string;
   key: string;
   timestamp: string;
   line: Buffer;
 }
 
+/** The fields before the columns: the timestamp as epoch µs, the ctid, the xmin. */
+const LEADING = 3;
+
 /**
- * Builds archived lines from COPY lines whose first field is the timestamp as epoch µs and
- * whose other fields are the table's columns as text, in `columns` order.
+ * Builds archived lines from COPY lines whose first fields are the timestamp as epoch µs,
+ * the row's ctid and xmin, and whose other fields are the table's columns as text, in
+ * `columns` order.
  */
 export class CopyLineReader {
   /** `"name" : ` of each column, JSON-escaped once; the second and later with `, ` before. */
@@ -76,15 +86,15 @@ export class CopyLineReader {
 
   read(copyLine: Buffer): CopiedRow {
     const fields = splitFields(copyLine);
-    if (fields.length !== this.prefixes.length + 1)
+    if (fields.length !== this.prefixes.length + LEADING)
       throw new Error(
-        `COPY gave a line of ${fields.length} fields where ${this.prefixes.length + 1} were expected`,
+        `COPY gave a line of ${fields.length} fields where ${this.prefixes.length + LEADING} were expected`,
       );
     const out = Buffer.allocUnsafe(this.prefixBytes + jsonBound(copyLine));
     let at = 0;
     for (let i = 0; i < this.prefixes.length; i++) {
       at += this.prefixes[i]!.copy(out, at);
-      const [start, end] = fields[i + 1]!;
+      const [start, end] = fields[i + LEADING]!;
       if (end - start === 2 && copyLine[start] === BACKSLASH && copyLine[start + 1] === 0x4e) {
         at += out.write('null', at, 'latin1');
         continue;
@@ -94,9 +104,11 @@ export class CopyLineReader {
       out[at++] = QUOTE;
     }
     out[at++] = 0x7d; // }
-    const field = (i: number) => copyText(copyLine, ...fields[i + 1]!);
+    const field = (i: number) => copyText(copyLine, ...fields[i + LEADING]!);
     return {
       micros: BigInt(copyLine.toString('latin1', ...fields[0]!)),
+      ctid: copyLine.toString('latin1', ...fields[1]!),
+      xmin: copyLine.toString('latin1', ...fields[2]!),
       key: field(this.keyIndex),
       timestamp: field(this.timestampIndex),
       line: out.subarray(0, at),

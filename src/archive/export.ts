@@ -11,7 +11,12 @@ import type {
 } from '../shared/archive-types';
 import { VerificationError } from '../shared/errors';
 import type { TableArchive } from '../store/archive-store';
-import { OBJECT_MANIFEST_FORMAT, type ObjectManifest } from '../store/documents';
+import {
+  OBJECT_MANIFEST_FORMAT,
+  ROW_VERSIONS_FORMAT,
+  type ObjectManifest,
+  type RowVersions,
+} from '../store/documents';
 import { LineTransform } from './lines';
 import { readStoredObject, UNKNOWN_OBJECT_LIMITS } from './read-back';
 import { HashingPassThrough } from './streams';
@@ -111,7 +116,18 @@ async function store(
   });
   if (streamed === 'exists') return adopt();
   if (streamed === 'empty') return 'empty';
-  return manifestOf(io, input, object, day, streamed, false);
+  // Before the manifest, so a verify that finds the manifest finds the versions too; an
+  // attempt that dies between them leaves an object whose rows are matched by fingerprint.
+  const { facts, versions } = streamed;
+  await io.archive.saveRowVersions({
+    format: ROW_VERSIONS_FORMAT,
+    object,
+    objectSha256: facts.sha256,
+    rowCount: facts.rowCount,
+    ...versions,
+    createdAt: new Date().toISOString(),
+  });
+  return manifestOf(io, input, object, day, facts, false);
 }
 
 function manifestOf(
@@ -209,17 +225,19 @@ async function micros(io: ExportIo, timestamp: string): Promise<string> {
 
 /**
  * Streams one batch from COPY through gzip into the store (row data never passes through
- * Temporal), computing the manifest's facts on the way. The upload starts with the first
- * row: a batch whose rows are gone stores nothing (`empty`). `exists` when the key was taken
- * by the time the upload completed. The caller owns the client and must discard it if this
- * throws, since the COPY may be half-read. Memory: the upload's two 8 MiB parts in flight and
- * the stream buffers, whatever the batch size.
+ * Temporal), computing the manifest's facts and collecting each row's version on the way.
+ * The upload starts with the first row: a batch whose rows are gone stores nothing
+ * (`empty`). `exists` when the key was taken by the time the upload completed. The caller
+ * owns the client and must discard it if this throws, since the COPY may be half-read.
+ * Memory: the upload's two 8 MiB parts in flight, the stream buffers, and a ctid and an
+ * xmin per row.
  */
 async function streamToStore(
   io: ExportIo,
   object: string,
   batch: Parameters<TableSql['exportCopy']>[0],
-): Promise<RowFacts | 'exists' | 'empty'> {
+): Promise<{ facts: RowFacts; versions: RowVersions } | 'exists' | 'empty'> {
+  const versions: RowVersions = { ctids: [], xmins: [] };
   let rowCount = 0;
   let firstKey = '';
   let lastKey = '';
@@ -236,7 +254,9 @@ async function streamToStore(
   const reader = io.sql.copyLineReader();
   const rows = new LineTransform(
     (copyLine) => {
-      const { micros: at, key, timestamp, line } = reader.read(copyLine);
+      const { micros: at, ctid, xmin, key, timestamp, line } = reader.read(copyLine);
+      versions.ctids.push(ctid);
+      versions.xmins.push(xmin);
       if (rowCount === 0) {
         firstKey = key;
         upload = io.archive.uploadData(object, hasher, io.signal);
@@ -276,7 +296,7 @@ async function streamToStore(
     hasher.destroy();
     throw err;
   }
-  return {
+  const facts: RowFacts = {
     rowCount,
     firstKey,
     lastKey,
@@ -288,6 +308,7 @@ async function streamToStore(
     uncompressedBytes,
     maxLineBytes,
   };
+  return { facts, versions };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   latestSchemaSchema,
   objectManifestSchema,
   restoreReceiptSchema,
+  rowVersionsSchema,
   schemaChangeSchema,
   schemaSnapshotSchema,
   watermarkSchema,
@@ -24,6 +25,7 @@ import {
   type LatestSchema,
   type ObjectManifest,
   type RestoreReceipt,
+  type RowVersionsDocument,
   type SchemaChange,
   type SchemaSnapshot,
   type Watermark,
@@ -43,6 +45,7 @@ import {
   latestSchemaKey,
   manifestKey,
   restoreReceiptKey,
+  rowVersionsKey,
   schemaChangeKey,
   schemaSnapshotKey,
   tablePrefix,
@@ -152,6 +155,15 @@ export class TableArchive {
   /** A concurrent attempt's manifest of the same stored bytes stands; any other is a conflict. */
   saveManifest(doc: ObjectManifest): Promise<ObjectManifest> {
     return this.writeOnce(manifestKey(doc.object), doc, objectManifestSchema, 'sha256');
+  }
+
+  rowVersions(object: string): Promise<RowVersionsDocument | undefined> {
+    return this.readOf(object, rowVersionsKey(object), rowVersionsSchema);
+  }
+
+  /** Written only by the export whose upload stored the object, so only one is ever made. */
+  saveRowVersions(doc: RowVersionsDocument): Promise<RowVersionsDocument> {
+    return this.writeOnce(rowVersionsKey(doc.object), doc, rowVersionsSchema, 'objectSha256');
   }
 
   deletionManifest(object: string): Promise<DeletionManifest | undefined> {
@@ -332,7 +344,8 @@ export class TableArchive {
       token = listed.next;
       for (const { key, size } of listed.keys) {
         // A data object's sidecars sort next to it (receipts and deletion manifests just
-        // before, its manifest just after), so a page ends after its last object's manifest.
+        // before, its manifest and row versions just after), so a page ends after its last
+        // object's documents.
         const data = isDataKey(key) ? key : dataKeyOfSidecar(key);
         const keyDay = data && dayOfKey(data);
         if (!data || !keyDay) continue;
@@ -363,7 +376,7 @@ export class TableArchive {
       o.hasDeleteIntent = withIntent.has(o.object);
     }
     // Documents of a data object that is not there (the previous page's last object's
-    // manifest comes first on this page: it is not one).
+    // manifest and row versions come first on this page: they are not).
     const listed = new Set(objects.map((o) => o.object));
     const orphans = [...new Set([...sidecars].map((k) => dataKeyOfSidecar(k)!))].filter(
       (data) => data !== page.after && !listed.has(data),

@@ -21,6 +21,7 @@ function documentSchema<const F extends string, S extends z.ZodRawShape>(format:
 const tableFields = { database: text, schema: text, table: text };
 
 export const OBJECT_MANIFEST_FORMAT = 'audit-archiver/object-manifest@2';
+export const ROW_VERSIONS_FORMAT = 'audit-archiver/row-versions@1';
 export const DELETION_MANIFEST_FORMAT = 'audit-archiver/deletion-manifest@1';
 export const DELETE_INTENT_FORMAT = 'audit-archiver/delete-intent@1';
 export const DELETION_RECEIPT_FORMAT = 'audit-archiver/deletion-receipt@2';
@@ -62,6 +63,29 @@ export const objectManifestSchema = documentSchema(OBJECT_MANIFEST_FORMAT, {
 });
 export type ObjectManifest = z.infer<typeof objectManifestSchema>;
 
+/** PostgreSQL's identity of a row version: where the tuple is (ctid) and who wrote it (xmin). */
+const rowVersions = z.object({
+  ctids: z.array(z.string().regex(/^\(\d+,\d+\)$/, 'must be a ctid as (block,item)')),
+  xmins: z.array(z.string().regex(/^\d+$/, 'must be a transaction id')),
+});
+export type RowVersions = z.infer<typeof rowVersions>;
+
+/**
+ * The version of each row of a data object as the export read it, line by line, written by
+ * the export that stored the object. It names no content: the deletion manifest pairs it
+ * with the keys and fingerprints read back from the object.
+ */
+export const rowVersionsSchema = documentSchema(ROW_VERSIONS_FORMAT, {
+  object: text,
+  objectSha256: sha256,
+  rowCount: count,
+  ...rowVersions.shape,
+  createdAt: text,
+}).refine((d) => d.ctids.length === d.rowCount && d.xmins.length === d.rowCount, {
+  message: 'ctids, xmins and rowCount do not agree',
+});
+export type RowVersionsDocument = z.infer<typeof rowVersionsSchema>;
+
 /** The exact rows the delete step may remove, derived from the stored object as read back. */
 export const deletionManifestSchema = documentSchema(DELETION_MANIFEST_FORMAT, {
   object: text,
@@ -72,10 +96,23 @@ export const deletionManifestSchema = documentSchema(DELETION_MANIFEST_FORMAT, {
   fingerprint: z.literal('md5(line)'),
   keys: z.array(text),
   fingerprints: z.array(z.string().regex(/^[0-9a-f]{32}$/)),
+  /**
+   * The version of each row, in the order of `keys`, when the export recorded them: the
+   * delete removes a row still at that version without recomputing its fingerprint. Absent
+   * (an adopted object, or a manifest from before versions were kept), every row is matched
+   * by fingerprint; a reader that does not know the field does the same, so it is no new
+   * format.
+   */
+  versions: rowVersions.optional(),
   createdAt: text,
-}).refine((d) => d.keys.length === d.fingerprints.length && d.keys.length === d.rowCount, {
-  message: 'keys, fingerprints and rowCount do not agree',
-});
+}).refine(
+  (d) =>
+    d.keys.length === d.fingerprints.length &&
+    d.keys.length === d.rowCount &&
+    (!d.versions ||
+      (d.versions.ctids.length === d.rowCount && d.versions.xmins.length === d.rowCount)),
+  { message: 'keys, fingerprints, versions and rowCount do not agree' },
+);
 export type DeletionManifest = z.infer<typeof deletionManifestSchema>;
 
 /** What one delete transaction found and removed. */

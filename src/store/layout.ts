@@ -44,6 +44,7 @@ function stemKey(dataKey: string): string {
 }
 
 export const manifestKey = (dataKey: string) => `${stemKey(dataKey)}.manifest.json`;
+export const rowVersionsKey = (dataKey: string) => `${stemKey(dataKey)}.versions.json`;
 export const deletionManifestKey = (dataKey: string) => `${stemKey(dataKey)}.deletion.json`;
 export const deletionReceiptKey = (dataKey: string) => `${stemKey(dataKey)}.deleted.json`;
 /** Delete intents of one object are listed by this prefix; the transaction id follows it. */
@@ -72,9 +73,12 @@ export function stemName(dataKey: string): string {
   return stem.slice(stem.lastIndexOf('/') + 1);
 }
 
-/** The data object a sidecar document (manifest, deletion manifest, intent, receipt) belongs to. */
+/**
+ * The data object a sidecar document (manifest, row versions, deletion manifest, intent,
+ * receipt) belongs to.
+ */
 export function dataKeyOfSidecar(key: string): string | undefined {
-  const m = /^(.*)\.(manifest|deletion|deleted|deleting-[^/]+)\.json$/.exec(key);
+  const m = /^(.*)\.(manifest|versions|deletion|deleted|deleting-[^/]+)\.json$/.exec(key);
   return m ? `${m[1]}${DATA_SUFFIX}` : undefined;
 }
 

@@ -84,7 +84,7 @@ describe('archived lines built from COPY text (real PostgreSQL)', function () {
     await db?.drop();
   });
 
-  it("builds every row's line exactly as json_object gives it in PostgreSQL", async () => {
+  it("builds every row's line exactly as json_object gives it in PostgreSQL, beside its version", async () => {
     const columns = COLUMNS.map(([name]) => ({ name, type: 'text', base_type: 'text' }));
     columns[0]!.type = 'bigint';
     const sql = new TableSql({
@@ -94,14 +94,15 @@ describe('archived lines built from COPY text (real PostgreSQL)', function () {
       primaryKey: 'id',
       columns,
     });
-    const expected = await db.query<{ key: string; line: string; ts: string }>(
-      `select t.id::text as key, t.created_at::text as ts, ${sql.rowJson('t')} as line
+    const expected = await db.query<{ key: string; version: string; ts: string; line: string }>(
+      `select t.id::text as key, t.ctid::text || ' ' || t.xmin::text as version,
+              t.created_at::text as ts, ${sql.rowJson('t')} as line
          from audit as t order by t.id`,
     );
     assert.equal(expected.length, 13);
 
     const reader = sql.copyLineReader();
-    const built: { key: string; ts: string; line: string }[] = [];
+    const built: { key: string; version: string; ts: string; line: string }[] = [];
     const client = await db.client.connect();
     try {
       // A "day" that spans every row: this test wants them all at once.
@@ -116,7 +117,12 @@ describe('archived lines built from COPY text (real PostgreSQL)', function () {
         client.query(copyTo(copy)),
         new LineTransform((copyLine) => {
           const row = reader.read(copyLine);
-          built.push({ key: row.key, ts: row.timestamp, line: row.line.toString('utf8') });
+          built.push({
+            key: row.key,
+            version: `${row.ctid} ${row.xmin}`,
+            ts: row.timestamp,
+            line: row.line.toString('utf8'),
+          });
           return undefined;
         }),
         new Writable({ write: (_chunk, _encoding, done) => done() }),

@@ -5,7 +5,8 @@ import { CopyLineReader } from '../../src/archive/copy-lines';
 // test/integration/copy-lines.test.ts; these are the cases a real table makes hard to isolate.
 describe('CopyLineReader', () => {
   const reader = new CopyLineReader(['id', 'at', 'v'], 0, 1);
-  const read = (fields: string[]) => reader.read(Buffer.from(['42', ...fields].join('\t')));
+  const read = (fields: string[]) =>
+    reader.read(Buffer.from(['42', '(3,7)', '981', ...fields].join('\t')));
   const value = (line: Buffer) => (JSON.parse(line.toString()) as Record<string, unknown>).v;
 
   it('holds a field made only of the widest escapes, with nothing else on the line to spare', () => {
@@ -25,6 +26,7 @@ describe('CopyLineReader', () => {
   it('reads the key and timestamp with their escapes undone, NULL as null and \\N text as text', () => {
     const row = read(['a\\tb\\\\c', '2020-01-01 00:00:00+00', '\\N']);
     assert.equal(row.micros, 42n);
+    assert.deepEqual([row.ctid, row.xmin], ['(3,7)', '981']);
     assert.equal(row.key, 'a\tb\\c');
     assert.equal(row.timestamp, '2020-01-01 00:00:00+00');
     assert.equal(value(row.line), null);
@@ -32,6 +34,6 @@ describe('CopyLineReader', () => {
   });
 
   it('refuses a line with another number of fields than the columns', () => {
-    assert.throws(() => read(['1', '2']), /3 fields where 4 were expected/);
+    assert.throws(() => read(['1', '2']), /5 fields where 6 were expected/);
   });
 });

@@ -10,6 +10,7 @@ import {
   deletionManifestKey,
   deletionReceiptKey,
   manifestKey,
+  rowVersionsKey,
   schemaSnapshotKey,
   tablePrefix,
 } from '../../src/store/layout';
@@ -110,6 +111,7 @@ describe('bucket layout', () => {
     );
     for (const sidecar of [
       manifestKey(data),
+      rowVersionsKey(data),
       deletionManifestKey(data),
       deletionReceiptKey(data),
       deleteIntentKey(data, '123'),

@@ -23,6 +23,9 @@ export function throttleLimits(config: Config, database: string): ThrottleLimits
     maxRowsPerSecond: t.max_rows_per_second,
     maxBytesPerSecond: t.max_bytes_per_second,
     niceRatio: t.nice_ratio,
+    maxProbeSlowdown: t.max_probe_slowdown,
+    maxActiveSessions: t.max_active_sessions,
+    maxRestRatio: t.max_rest_ratio,
     pauseMs: t.pause_ms,
     maxPauseMs: Math.max(t.max_pause_ms, t.pause_ms),
     targetBatchMs: t.target_batch_ms,
@@ -38,7 +41,8 @@ export async function readThrottle(
   const table = findTable(deps.config, ref);
   const read = deps.readSignals ?? readDatabaseSignals;
   const signals = await withClient(deps, ref.database, (client) => read(client, table));
-  return { limits: throttleLimits(deps.config, ref.database), signals };
+  const probeMs = await deps.pools.probe(ref.database);
+  return { limits: throttleLimits(deps.config, ref.database), signals: { ...signals, probeMs } };
 }
 
 export function throttleActivities(deps: ActivityDeps) {

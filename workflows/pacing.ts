@@ -1,4 +1,11 @@
-import { log, metricMeter, proxyActivities, setCurrentDetails, sleep } from '@temporalio/workflow';
+import {
+  log,
+  metricMeter,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  sleep,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ArchiveProgress } from '../src/shared/archive-types';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
@@ -6,7 +13,9 @@ import {
   afterBatch,
   decideThrottle,
   nextConsecutivePauses,
+  onlyPacing,
   restsAfterBatches,
+  steerImpact,
   type BatchTiming,
   type ThrottleReading,
   type ThrottleState,
@@ -35,16 +44,25 @@ const throttlePausedMs = metricMeter.createCounter(
  */
 export const MAX_PAUSE_IN_ACTIVITY_MS = 10_000;
 
+/**
+ * Marks the histories in which a short rest (pacing only, no database signal over its
+ * limit) is waited inside the next signal read, as the pause between batches is, instead of
+ * on a durable timer; runs that began before it go on with timers when replayed.
+ */
+const RESTS_IN_SIGNAL_READ = 'rests-in-signal-read';
+
 /** The last batch as pacing needs it: its timing, and when it started (workflow time). */
 export type LastBatch = BatchTiming & { startedAt: number };
 
 /**
  * Before a batch: waits `waitMs` (the pause between batches) inside the first signal read,
  * or, with no pause, starts from the `reading` the last delete returned; learns from the
- * last batch (baseline time per row, adapted batch size), then waits on durable timers while
- * a throttle limit is passed, saying why in the progress query, the Web UI's current
- * details, the log and a metric. The signals are read again after each wait, so the pause
- * ends when they clear. Returns the new pacing state, and whether the limits rest after
+ * last batch (baseline time per row, adapted batch size) and from the reading (the impact
+ * controller's rest, src/shared/throttle.ts steerImpact), then waits while a throttle limit
+ * is passed, saying why in the progress query, the Web UI's current details, the log and a
+ * metric: a rest of up to MAX_PAUSE_IN_ACTIVITY_MS inside the next signal read, anything
+ * longer or caused by a database signal on a durable timer. The signals are read again after
+ * each wait, so the pause ends when they clear. Returns the new pacing state, and whether the limits rest after
  * every batch.
  */
 export async function pace(
@@ -75,7 +93,10 @@ export async function pace(
       ));
     waitMs = 0;
     reading = null;
-    rests = restsAfterBatches(limits);
+    const steered = steerImpact(limits, signals, state, timing !== null);
+    if (steered.over) log.info('over the impact budget', { why: steered.over });
+    state = steered.state;
+    rests = restsAfterBatches(limits, state);
     const decision = decideThrottle(limits, signals, timing, state);
     if (timing) state = afterBatch(limits, maxBatchSize, timing, state);
     // Rate ceilings and the slowdown are about the last batch: judged once, not on re-checks.
@@ -93,6 +114,14 @@ export async function pace(
     throttlePauses.add(1, tags);
     throttlePausedMs.add(decision.ms, tags);
     waited = true;
+    if (
+      onlyPacing(decision) &&
+      decision.ms <= MAX_PAUSE_IN_ACTIVITY_MS &&
+      patched(RESTS_IN_SIGNAL_READ)
+    ) {
+      waitMs = decision.ms;
+      continue;
+    }
     await sleep(decision.ms, { summary: `throttled: ${decision.by.join(', ')}` });
   }
   if (waited) {

@@ -129,7 +129,29 @@ const throttleFields = {
     .max(1000)
     .nullable()
     .describe(
-      "Milliseconds of rest after each millisecond a batch worked (export to delete), as gh-ost's nice-ratio: 49 keeps the archiver at work at most 2% of the time. pause_between_batches_ms counts toward the rest, and one rest is at most max_pause_ms; null or 0 turns it off.",
+      "A fixed rest: milliseconds of rest after each millisecond a batch worked (export to delete), as gh-ost's nice-ratio (49 keeps the archiver at work at most 2% of the time), whatever the database shows; a manual cap on the impact controller's pace. pause_between_batches_ms counts toward the rest, and one rest is at most max_pause_ms; null or 0 turns it off.",
+    ),
+  max_probe_slowdown: z
+    .number()
+    .min(1)
+    .nullable()
+    .describe(
+      'The impact controller: after each batch the archiver times round trips of a trivial statement (the probe); while they take more than this many times its fastest time (and over 0.5 ms more), the archiver rests after each batch, 1 ms per ms of work at first, doubling up to max_rest_ratio, and halving again once the probe is back. null turns the probe off.',
+    ),
+  max_active_sessions: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .describe(
+      "The impact controller rests, as for max_probe_slowdown, while more of the database's other sessions than this are running a statement (pg_stat_activity state active, the archiver's own sessions not counted); null turns the check off.",
+    ),
+  max_rest_ratio: z
+    .number()
+    .min(0)
+    .max(1000)
+    .describe(
+      'The most rest the impact controller gives, in milliseconds per millisecond of batch work.',
     ),
   pause_ms: z
     .number()
@@ -170,7 +192,10 @@ const throttleDefaultsSchema = z
     max_slowdown: throttleFields.max_slowdown.default(3),
     max_rows_per_second: throttleFields.max_rows_per_second.default(null),
     max_bytes_per_second: throttleFields.max_bytes_per_second.default(null),
-    nice_ratio: throttleFields.nice_ratio.default(49),
+    nice_ratio: throttleFields.nice_ratio.default(null),
+    max_probe_slowdown: throttleFields.max_probe_slowdown.default(1.5),
+    max_active_sessions: throttleFields.max_active_sessions.default(null),
+    max_rest_ratio: throttleFields.max_rest_ratio.default(49),
     pause_ms: throttleFields.pause_ms.default(5_000),
     max_pause_ms: throttleFields.max_pause_ms.default(60_000),
     target_batch_ms: throttleFields.target_batch_ms.default(null),

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { DatabaseConfig, Env } from '../config';
 import type { LockHolder } from '../shared/archive-types';
 import { StillBusyError, TableNotFoundError } from '../shared/errors';
-import { connectionConfig } from './pool';
+import { APPLICATION_NAME, connectionConfig } from './pool';
 import {
   awaitOpenDeletes,
   endStaleHolder,
@@ -26,7 +26,7 @@ import {
  * boundary first, and version 16 writes other bytes as \xNN; so it is always set as made here.)
  */
 export function lockSessionName(owner: string, workflowId: string): string {
-  const name = `audit-archiver lock ${owner.replace(/-/g, '').slice(-12)} ${workflowId}`;
+  const name = `${APPLICATION_NAME} lock ${owner.replace(/-/g, '').slice(-12)} ${workflowId}`;
   const bytes = Buffer.from(name, 'utf8').map((b) => (b < 32 || b > 126 ? 0x3f : b));
   return Buffer.from(bytes.subarray(0, 63)).toString('latin1');
 }

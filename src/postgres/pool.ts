@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { LatencyProbe } from './latency-probe';
 import { databasePassword, type DatabaseConfig, type Env } from '../config';
 
 /**
@@ -10,6 +11,9 @@ export interface SessionLimits {
   lockTimeoutMs: number;
   connectTimeoutMs: number;
 }
+
+/** How the archiver's sessions name themselves (lock sessions add who they are for). */
+export const APPLICATION_NAME = 'audit-archiver';
 
 /**
  * The session settings that fix how PostgreSQL prints values as text. The archive stores
@@ -38,7 +42,7 @@ export function connectionConfig(
     database: db.dbname ?? db.name,
     password: databasePassword(db, env),
     ssl: db.ssl === 'disable' ? false : { rejectUnauthorized: db.ssl === 'verify-full' },
-    application_name: 'audit-archiver',
+    application_name: APPLICATION_NAME,
     options: Object.entries(TEXT_FORM_SETTINGS)
       .map(([name, value]) => `-c ${name}=${value}`)
       .join(' '),
@@ -55,6 +59,7 @@ export function connectionConfig(
  */
 export class PoolRegistry {
   private readonly pools = new Map<string, pg.Pool>();
+  private readonly latency = new LatencyProbe();
 
   constructor(
     private readonly databases: readonly DatabaseConfig[],
@@ -65,10 +70,8 @@ export class PoolRegistry {
   get(database: string): pg.Pool {
     let pool = this.pools.get(database);
     if (!pool) {
-      const db = this.databases.find((d) => d.name === database);
-      if (!db) throw new Error(`no pool for unconfigured database "${database}"`);
       pool = new pg.Pool({
-        ...connectionConfig(db, this.env),
+        ...connectionConfig(this.configOf(database), this.env),
         max: this.maxConnectionsPerDatabase,
       });
       // An idle client that loses its server must not crash the worker; the next query
@@ -79,9 +82,20 @@ export class PoolRegistry {
     return pool;
   }
 
+  /** The database's round-trip latency now, on a session of its own (LatencyProbe). */
+  probe(database: string): Promise<number | null> {
+    return this.latency.probe(database, connectionConfig(this.configOf(database), this.env));
+  }
+
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.allSettled(pools.map((p) => p.end()));
+    await Promise.allSettled([...pools.map((p) => p.end()), this.latency.close()]);
+  }
+
+  private configOf(database: string): DatabaseConfig {
+    const db = this.databases.find((d) => d.name === database);
+    if (!db) throw new Error(`no pool for unconfigured database "${database}"`);
+    return db;
   }
 }

@@ -1,5 +1,6 @@
 import type { ClientBase } from 'pg';
 import type { ThrottleSignals } from '../shared/throttle';
+import { activeSessions } from './sql/active-sessions';
 import { lockWaiters } from './sql/lock-waiters';
 import { replicaLag } from './sql/replica-lag';
 import { vacuumRunning } from './sql/vacuum-progress';
@@ -21,5 +22,6 @@ export const readDatabaseSignals: SignalReader = async (client, table) => {
     walArchiverFailing: wal.failing,
     vacuumRunning: await vacuumRunning(client, table.schema, table.name),
     lockWaiters: await lockWaiters(client),
+    activeSessions: await activeSessions(client),
   };
 };

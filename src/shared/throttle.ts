@@ -21,6 +21,15 @@ export interface ThrottleLimits {
    * from readings recorded before it existed, which therefore replay without it.
    */
   niceRatio?: number | null;
+  /**
+   * The impact budget (docs/performance-tuning.md): the archiver rests while the database's
+   * probe takes more than this many times its baseline, or while more than
+   * `maxActiveSessions` other sessions are active. Absent from older readings: no controller.
+   */
+  maxProbeSlowdown?: number | null;
+  maxActiveSessions?: number | null;
+  /** Most rest, per millisecond of batch work, the controller gives (its ratio's ceiling). */
+  maxRestRatio?: number;
   /** First wait when a database signal is over its limit; doubles while it stays over. */
   pauseMs: number;
   maxPauseMs: number;
@@ -40,6 +49,15 @@ export interface ThrottleSignals {
   vacuumRunning: boolean;
   /** Sessions of this database waiting for a lock, other than the reader's own. */
   lockWaiters: number;
+  /**
+   * How long a trivial statement's round trip takes a client of the database now, in ms (the
+   * second slowest of ten, src/postgres/latency-probe.ts): it slows down as every other
+   * client's short statements do. Null when it could not be timed; absent from readings
+   * recorded before it existed.
+   */
+  probeMs?: number | null;
+  /** Sessions of this database running a statement, other than the archiver's own. */
+  activeSessions?: number | null;
 }
 
 export interface ThrottleReading {
@@ -66,6 +84,13 @@ export interface ThrottleState {
   batchSize: number;
   /** Signal pauses in a row: each doubles the next wait, up to maxPauseMs. */
   consecutivePauses: number;
+  /**
+   * The impact controller's rest per ms of work (0: full speed), and the probe time it
+   * judges against: the fastest probe seen, let up slowly so one lucky probe is forgotten.
+   * Absent from states recorded before the controller existed.
+   */
+  restRatio?: number;
+  probeBaselineMs?: number | null;
 }
 
 export type ThrottleSignalName =
@@ -76,10 +101,16 @@ export type ThrottleSignalName =
   | 'statement slowdown'
   | 'rows per second'
   | 'bytes per second'
-  | 'nice ratio';
+  | 'nice ratio'
+  | 'database impact';
 
 /** Limits on the archiver's own pace: their waits are exact and never grow. */
-const PACING: readonly ThrottleSignalName[] = ['rows per second', 'bytes per second', 'nice ratio'];
+const PACING: readonly ThrottleSignalName[] = [
+  'rows per second',
+  'bytes per second',
+  'nice ratio',
+  'database impact',
+];
 
 export type ThrottleDecision =
   { pause: false } | { pause: true; ms: number; by: ThrottleSignalName[]; reason: string };
@@ -163,17 +194,19 @@ export function decideThrottle(
     };
     rate('rows per second', last.rows, limits.maxRowsPerSecond, 'rows');
     rate('bytes per second', last.bytes, limits.maxBytesPerSecond, 'bytes');
-    if (limits.niceRatio) {
+    const rest = (name: ThrottleSignalName, ratio: number, why: string) => {
       // Capped: a batch stretched by a worker's crash and retry would otherwise rest for hours.
-      const restMs = Math.min(Math.ceil(last.workMs * limits.niceRatio), limits.maxPauseMs);
+      const restMs = Math.min(Math.ceil(last.workMs * ratio), limits.maxPauseMs);
       const wait = restMs - (last.elapsedMs - last.workMs);
-      if (wait > 0) {
-        over(
-          'nice ratio',
-          `the last batch worked ${last.workMs} ms; nice_ratio ${limits.niceRatio} rests ${restMs} ms after it`,
-        );
-        ms = Math.max(ms, wait);
-      }
+      if (wait <= 0) return;
+      over(name, `the last batch worked ${last.workMs} ms; ${why} rests ${restMs} ms after it`);
+      ms = Math.max(ms, wait);
+    };
+    const steered = state.restRatio ?? 0;
+    if (limits.niceRatio && limits.niceRatio >= steered) {
+      rest('nice ratio', limits.niceRatio, `nice_ratio ${limits.niceRatio}`);
+    } else if (steered > 0) {
+      rest('database impact', steered, `the impact controller's ratio ${steered}`);
     }
   }
   if (by.length === 0) return { pause: false };
@@ -181,15 +214,73 @@ export function decideThrottle(
 }
 
 /**
- * Whether the limits rest after every batch (a nice ratio or a rate ceiling), not only while
- * a database signal is over its limit.
+ * Whether the archiver rests after every batch (a nice ratio, a rate ceiling, or the impact
+ * controller's rest), not only while a database signal is over its limit.
  */
-export function restsAfterBatches(limits: ThrottleLimits): boolean {
+export function restsAfterBatches(limits: ThrottleLimits, state?: ThrottleState): boolean {
   return (
     Boolean(limits.niceRatio) ||
+    Boolean(state?.restRatio) ||
     limits.maxRowsPerSecond !== null ||
     limits.maxBytesPerSecond !== null
   );
+}
+
+/** Probes faster than this apart from the baseline are noise, whatever their ratio. */
+const PROBE_NOISE_MS = 0.5;
+/** How much the probe baseline lets up per reading: a probe faster than all others is forgotten. */
+const BASELINE_LETUP = 1.02;
+/** The controller's first rest, per ms of work, once the database shows the archive's impact. */
+const FIRST_REST_RATIO = 1;
+
+/**
+ * Whether the database is over the impact budget in this reading: its probe slower than
+ * `maxProbeSlowdown` times the baseline (and by more than noise), or more other sessions
+ * active than `maxActiveSessions`. Null when the reading cannot tell (no probe, no limits).
+ */
+function overBudget(
+  limits: ThrottleLimits,
+  signals: ThrottleSignals,
+  baselineMs: number | null,
+): string | null {
+  const { probeMs, activeSessions } = signals;
+  const slowdown = limits.maxProbeSlowdown ?? null;
+  if (slowdown !== null && probeMs != null && baselineMs !== null) {
+    if (probeMs > baselineMs * slowdown && probeMs - baselineMs > PROBE_NOISE_MS)
+      return `a probe took ${probeMs.toFixed(1)} ms, ${(probeMs / baselineMs).toFixed(1)}x its baseline`;
+  }
+  if (exceeds(activeSessions ?? null, limits.maxActiveSessions ?? null))
+    return `${activeSessions} other sessions active > ${limits.maxActiveSessions}`;
+  return null;
+}
+
+/**
+ * The impact controller (docs/performance-tuning.md), after each reading that follows a
+ * batch: over the budget, the rest per ms of work starts at 1 and doubles, up to
+ * `maxRestRatio`; within it, it halves, and below a quarter it is gone, so an idle database
+ * gets the archive at full speed and a busy one gets room within one batch. The probe's
+ * baseline is the fastest probe seen, let up 2% a reading. A reading without a probe (older
+ * histories, a database that cannot be probed) changes nothing.
+ */
+export function steerImpact(
+  limits: ThrottleLimits,
+  signals: ThrottleSignals,
+  state: ThrottleState,
+  afterABatch: boolean,
+): { state: ThrottleState; over: string | null } {
+  const probe = signals.probeMs ?? null;
+  if (probe === null || (limits.maxProbeSlowdown == null && limits.maxActiveSessions == null))
+    return { state, over: null };
+  const previous = state.probeBaselineMs ?? null;
+  const over = overBudget(limits, signals, previous);
+  const baseline = previous === null ? probe : Math.min(probe, previous * BASELINE_LETUP);
+  let ratio = state.restRatio ?? 0;
+  if (afterABatch) {
+    const ceiling = limits.maxRestRatio ?? 0;
+    if (over) ratio = Math.min(ratio === 0 ? FIRST_REST_RATIO : ratio * 2, ceiling);
+    else ratio = ratio / 2 < FIRST_REST_RATIO / 4 ? 0 : ratio / 2;
+  }
+  return { state: { ...state, restRatio: ratio, probeBaselineMs: baseline }, over };
 }
 
 /** How many times slower per row the last batch was than the running baseline. */
@@ -224,11 +315,15 @@ export function afterBatch(
   return { ...state, baselineMsPerRow: baseline, batchSize };
 }
 
+/** Whether a wait is only the archiver's own pacing (a rest), no database signal over its limit. */
+export function onlyPacing(decision: ThrottleDecision): boolean {
+  return decision.pause && decision.by.every((b) => PACING.includes(b));
+}
+
 /** Pacing waits an exact amount; only database signals make the next wait longer. */
 export function nextConsecutivePauses(decision: ThrottleDecision, state: ThrottleState): number {
   if (!decision.pause) return 0;
-  const signal = decision.by.some((b) => !PACING.includes(b));
-  return signal ? state.consecutivePauses + 1 : state.consecutivePauses;
+  return onlyPacing(decision) ? state.consecutivePauses : state.consecutivePauses + 1;
 }
 
 /** Input of the readThrottleSignals activity. */

@@ -13,8 +13,9 @@ export interface TestConfigOptions {
   taskQueue?: string;
   overrides?: (config: ConfigInput) => void;
   /**
-   * 'none' (the default for tests): batches follow each other without the product's default
-   * rest (`nice_ratio` 0 unless the test sets one). 'default' keeps the product's pacing.
+   * 'none' (the default for tests): batches follow each other without rests (`nice_ratio`
+   * 0 and the impact controller off, unless the test sets them): a test machine's load would
+   * otherwise pace the tests at random. 'default' keeps the product's pacing.
    */
   pacing?: 'none' | 'default';
 }
@@ -49,7 +50,7 @@ export function testConfigInput(options: TestConfigOptions): ConfigInput {
   options.overrides?.(config);
   if (options.pacing !== 'default') {
     const defaults = (config.defaults ??= {});
-    defaults.throttle = { nice_ratio: 0, ...defaults.throttle };
+    defaults.throttle = { nice_ratio: 0, max_probe_slowdown: null, ...defaults.throttle };
   }
   return config;
 }

@@ -9,6 +9,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createActivities } from '../../activities';
 import { throttleActivities } from '../../activities/throttle';
+import { LatencyProbe } from '../../src/postgres/latency-probe';
 import { readDatabaseSignals } from '../../src/postgres/signals';
 import type { Config } from '../../src/config';
 import { PoolRegistry } from '../../src/postgres/pool';
@@ -53,7 +54,7 @@ describe('adaptive throttling (real stack)', function () {
   const prefix = `throttle-${randomUUID()}/`;
   // Configured databases on the same physical one, each with its own throttle
   // overrides: per-database limits are what the config promises.
-  const names = { signals: '', rows: '', bytes: '', nice: '', slow: '' };
+  const names = { signals: '', rows: '', bytes: '', nice: '', slow: '', impact: '' };
 
   const inject = (signals: Partial<ThrottleSignals>) =>
     writeFileSync(hookFile, JSON.stringify(signals));
@@ -65,6 +66,7 @@ describe('adaptive throttling (real stack)', function () {
     names.bytes = `${db.name}_bytes`;
     names.nice = `${db.name}_nice`;
     names.slow = `${db.name}_slow`;
+    names.impact = `${db.name}_impact`;
     for (const table of SIGNAL_TABLES) await createAuditTable(db, { table, rows: 300 });
     // One day of old rows each, so that every batch but the last is full.
     for (const [table, rows] of [
@@ -72,6 +74,7 @@ describe('adaptive throttling (real stack)', function () {
       ['t_bytes', 600],
       ['t_nice', 600],
       ['t_slow', 1000],
+      ['t_impact', 600],
     ] as const) {
       await createAuditTable(db, { table, rows: 0 });
       await db.query(
@@ -146,6 +149,19 @@ describe('adaptive throttling (real stack)', function () {
             dbname: db.name,
             tables: tables(['t_slow']),
             throttle: { ...fast, max_slowdown: 3 },
+          },
+          {
+            ...base,
+            name: names.impact,
+            dbname: db.name,
+            tables: tables(['t_impact']),
+            throttle: {
+              ...fast,
+              max_pause_ms: 30_000,
+              max_slowdown: null,
+              max_active_sessions: 2,
+              max_rest_ratio: 4,
+            },
           },
         ];
       },
@@ -227,6 +243,23 @@ describe('adaptive throttling (real stack)', function () {
       });
   }
 
+  /**
+   * The rests waited inside a signal read (10 s or less, pacing only): the `waitMs` of each
+   * readThrottleSignals the run scheduled with one, from its history.
+   */
+  async function restsInReads(handle: WorkflowHandle<typeof ArchiveTable>): Promise<number[]> {
+    const history = await handle.fetchHistory();
+    return (history.events ?? []).flatMap((e) => {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name !== 'readThrottleSignals') return [];
+      const data = scheduled.input?.payloads?.[0]?.data;
+      const input = data
+        ? (JSON.parse(Buffer.from(data).toString('utf8')) as { waitMs?: number })
+        : {};
+      return input.waitMs ? [input.waitMs] : [];
+    });
+  }
+
   /** The activity types the run scheduled, in order, from its history. */
   async function activities(handle: WorkflowHandle<typeof ArchiveTable>): Promise<string[]> {
     const history = await handle.fetchHistory();
@@ -262,8 +295,46 @@ describe('adaptive throttling (real stack)', function () {
       assert.equal(signals.walArchiverFailing, false);
       assert.equal(signals.vacuumRunning, false);
       assert.equal(signals.lockWaiters, 0);
+      assert.equal(signals.activeSessions, 0);
+      assert.ok(
+        typeof signals.probeMs === 'number' && signals.probeMs > 0 && signals.probeMs < 1_000,
+        `probe ${signals.probeMs} ms`,
+      );
       assert.equal(limits.maxLockWaiters, 0, 'the database override');
       assert.equal(limits.maxReplicaLagMs, 10_000, 'the default');
+    });
+
+    it('counts other sessions running a statement, not the archiver’s own probe session', async () => {
+      const busy = await session(db);
+      sessions.push(busy);
+      const sleeping = busy.query('select pg_sleep(30)').catch(() => undefined);
+      const { signals } = await waitFor('the running statement to be seen', async () => {
+        const r = await runActivity(env, acts, 'readThrottleSignals', { table: ref() });
+        return r.signals.activeSessions === 1 ? r : undefined;
+      });
+      assert.equal(signals.activeSessions, 1);
+      // The probe's round trips run on a session of their own, named as the archiver's.
+      const probes = await db.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and application_name = 'audit-archiver'
+            and query = 'select 1'`,
+      );
+      assert.ok(probes[0]!.n >= 1, 'a probe session of this worker is there, idle');
+      await db.query(`select pg_cancel_backend(pid) from pg_stat_activity
+                       where datname = current_database() and query = 'select pg_sleep(30)'`);
+      await sleeping;
+    });
+
+    it('reads the probe of a database it cannot reach as unknown, not as a failure', async () => {
+      const probe = new LatencyProbe();
+      try {
+        const unreachable = { host: '127.0.0.1', port: 1, user: 'postgres', database: 'x' };
+        assert.equal(await probe.probe('nowhere', unreachable), null);
+        const ms = await probe.probe(db.name, { ...PG, database: db.name });
+        assert.ok(typeof ms === 'number' && ms > 0, `probe ${ms} ms`);
+      } finally {
+        await probe.close();
+      }
     });
 
     it('counts a session waiting for a lock held by another', async () => {
@@ -365,9 +436,11 @@ describe('adaptive throttling (real stack)', function () {
     assert.match(progress.throttleReason!, /200 rows in \d+ ms is over 100 rows\/s/);
     const outcome = await archived(handle);
     assert.equal(outcome.rowsDeleted, 600);
-    // 3 batches of 200 rows at 100 rows/s: the first two are followed by rate waits.
-    const waits = (await timerSummaries(handle)).filter((s) => s.includes('rows per second'));
+    // 3 batches of 200 rows at 100 rows/s: the first two are followed by rate waits of
+    // about 2 s, waited inside the next signal read (no durable timer for a short rest).
+    const waits = await restsInReads(handle);
     assert.ok(waits.length >= 2, `${waits.length} rate waits`);
+    assert.deepEqual(await timerSummaries(handle), []);
   });
 
   it('keeps to max_bytes_per_second by waiting after each batch, and says so', async () => {
@@ -389,13 +462,32 @@ describe('adaptive throttling (real stack)', function () {
     assert.equal(outcome.rowsDeleted, 600);
     // 3 batches of 200 rows: a rest follows each of the first two. The third export saw that
     // no eligible row was left, so the run ends there: no rest, no export that finds nothing.
-    const rests = (await timerSummaries(handle)).filter((s) => s.includes('nice ratio'));
+    // Each rest (under 10 s) is waited inside the next signal read, not on a timer.
+    const rests = await restsInReads(handle);
     assert.equal(rests.length, 2);
+    assert.deepEqual(await timerSummaries(handle), []);
     const scheduled = await activities(handle);
     assert.equal(scheduled.filter((a) => a === 'exportBatch').length, 3);
     // One signal reading before the first batch and one after each rest; the others come
     // with each delete's result.
     assert.equal(scheduled.filter((a) => a === 'readThrottleSignals').length, 3);
+  });
+
+  it('rests after each batch while the database is over its impact budget, and says so', async () => {
+    // More sessions at work than max_active_sessions (2) for the whole run.
+    inject({ activeSessions: 5 });
+    try {
+      const handle = await start(names.impact, 't_impact');
+      const progress = await throttledBy(handle, 'database impact');
+      assert.match(progress.throttleReason!, /the impact controller's ratio 1 rests \d+ ms/);
+      const outcome = await archived(handle);
+      assert.equal(outcome.rowsDeleted, 600);
+      // 3 batches: rests after the first two (their ratios, 1 then 2: test/unit/throttle.test.ts).
+      const rests = await restsInReads(handle);
+      assert.equal(rests.length, 2, `rests ${rests.join(', ')}`);
+    } finally {
+      inject({});
+    }
   });
 
   it('pauses when its own statements slow down (pt-archiver --sleep-coef idea), then goes on', async () => {

@@ -4,6 +4,8 @@ import {
   decideThrottle,
   initialThrottleState,
   nextConsecutivePauses,
+  restsAfterBatches,
+  steerImpact,
   type BatchTiming,
   type ThrottleLimits,
   type ThrottleSignals,
@@ -165,5 +167,66 @@ describe('throttle decision (pure)', () => {
       300,
     );
     assert.equal(afterBatch(limits, 1000, batch({ workMs: 5000 }), state).batchSize, 1000);
+  });
+
+  describe('impact controller', () => {
+    const budget = { ...limits, maxProbeSlowdown: 1.5, maxActiveSessions: 8, maxRestRatio: 16 };
+    /** Readings with these probe times, each after a batch, from a fresh state. */
+    const steer = (probes: number[], signals: Partial<ThrottleSignals> = {}) => {
+      let current = state;
+      const ratios: number[] = [];
+      for (const [i, probeMs] of probes.entries()) {
+        current = steerImpact(budget, { ...calm, ...signals, probeMs }, current, i > 0).state;
+        ratios.push(current.restRatio ?? 0);
+      }
+      return { ratios, state: current };
+    };
+
+    it('runs at full speed while the probe stays near its baseline', () => {
+      // The first reading (before any batch) is the baseline; 1.4x or a noise-sized step is within.
+      assert.deepEqual(steer([1, 1.4, 1.2, 1, 1.1]).ratios, [0, 0, 0, 0, 0]);
+      assert.deepEqual(steer([0.1, 0.3, 0.34]).ratios, [0, 0, 0], '0.24 ms is noise');
+    });
+
+    it('rests 1 ms per ms of work once the probe is over budget, doubling up to max_rest_ratio, and halving back to none', () => {
+      const { ratios } = steer([1, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
+      assert.deepEqual(ratios, [0, 1, 2, 4, 8, 16, 16, 8, 4, 2, 1, 0.5, 0.25, 0]);
+    });
+
+    it('rests while more other sessions are active than max_active_sessions', () => {
+      assert.deepEqual(steer([1, 1, 1], { activeSessions: 9 }).ratios, [0, 1, 2]);
+      assert.deepEqual(steer([1, 1, 1], { activeSessions: 8 }).ratios, [0, 0, 0]);
+    });
+
+    it('forgets a probe faster than all others, letting the baseline up 2% a reading', () => {
+      const { state: after } = steer([0.5, ...Array<number>(40).fill(1)]);
+      assert.ok(
+        after.probeBaselineMs! > 0.99 && after.probeBaselineMs! <= 1,
+        `${after.probeBaselineMs}`,
+      );
+      assert.equal(after.restRatio, 0, 'no rest once the baseline caught up and the ratio decayed');
+    });
+
+    it('rests its ratio times the last batch’s work, as a pacing wait that does not grow, and names it', () => {
+      const steered = { ...state, restRatio: 4, probeBaselineMs: 1 };
+      const d = decideThrottle(budget, calm, batch({ workMs: 1000, elapsedMs: 1000 }), steered);
+      assert.ok(d.pause);
+      assert.deepEqual(d.by, ['database impact']);
+      assert.equal(d.ms, 4_000);
+      assert.equal(nextConsecutivePauses(d, steered), 0);
+      assert.ok(restsAfterBatches(budget, steered));
+      assert.ok(!restsAfterBatches(budget, { ...steered, restRatio: 0 }));
+      // nice_ratio is a floor the controller cannot go under: the larger rest wins.
+      const capped = decideThrottle({ ...budget, niceRatio: 9 }, calm, batch(), steered);
+      assert.ok(capped.pause);
+      assert.deepEqual([capped.by, capped.ms], [['nice ratio'], 9_000]);
+    });
+
+    it('changes nothing for a reading without a probe (older histories) or with the budget off', () => {
+      const noProbe = steerImpact(budget, calm, state, true);
+      assert.equal(noProbe.state, state);
+      const off = { ...limits, maxProbeSlowdown: null, maxActiveSessions: null };
+      assert.equal(steerImpact(off, { ...calm, probeMs: 9 }, state, true).state, state);
+    });
   });
 });

@@ -136,7 +136,7 @@ const throttleFields = {
     .min(1)
     .nullable()
     .describe(
-      'The impact controller: after each batch the archiver times round trips of a trivial statement (the probe); while they take more than this many times its fastest time (and over 0.5 ms more), the archiver rests after each batch, 1 ms per ms of work at first, doubling up to max_rest_ratio, and halving again once the probe is back. null turns the probe off.',
+      'The impact controller: while archiving, the worker times a round trip of a trivial statement every 50 ms (the probe); while their 90th percentile over the last 2 s is more than this many times its lowest (and over 0.5 ms more), the archiver rests after each batch, 1 ms per ms of work at first, doubling up to max_rest_ratio, and halving again once the probe is back. null turns the probe off.',
     ),
   max_active_sessions: z
     .number()

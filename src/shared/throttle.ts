@@ -50,10 +50,10 @@ export interface ThrottleSignals {
   /** Sessions of this database waiting for a lock, other than the reader's own. */
   lockWaiters: number;
   /**
-   * How long a trivial statement's round trip takes a client of the database now, in ms (the
-   * second slowest of ten, src/postgres/latency-probe.ts): it slows down as every other
-   * client's short statements do. Null when it could not be timed; absent from readings
-   * recorded before it existed.
+   * How long a trivial statement's round trip took a client of the database over the last
+   * 2 s, in ms (the 90th percentile of one every 50 ms, src/postgres/latency-probe.ts): it
+   * slows down as every other client's short statements do. Null when it could not be
+   * timed; absent from readings recorded before it existed.
    */
   probeMs?: number | null;
   /** Sessions of this database running a statement, other than the archiver's own. */

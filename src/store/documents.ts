@@ -105,14 +105,16 @@ export const deletionManifestSchema = documentSchema(DELETION_MANIFEST_FORMAT, {
    */
   versions: rowVersions.optional(),
   createdAt: text,
-}).refine(
-  (d) =>
-    d.keys.length === d.fingerprints.length &&
-    d.keys.length === d.rowCount &&
-    (!d.versions ||
-      (d.versions.ctids.length === d.rowCount && d.versions.xmins.length === d.rowCount)),
-  { message: 'keys, fingerprints, versions and rowCount do not agree' },
-);
+})
+  .refine((d) => d.keys.length === d.fingerprints.length && d.keys.length === d.rowCount, {
+    message: 'keys, fingerprints and rowCount do not agree',
+  })
+  .refine(
+    (d) =>
+      !d.versions ||
+      (d.versions.ctids.length === d.rowCount && d.versions.xmins.length === d.rowCount),
+    { message: 'versions and rowCount do not agree' },
+  );
 export type DeletionManifest = z.infer<typeof deletionManifestSchema>;
 
 /** What one delete transaction found and removed. */

@@ -1,7 +1,6 @@
 import type { ClientBase } from 'pg';
 import type { ThrottleSignals } from '../shared/throttle';
-import { activeSessions } from './sql/active-sessions';
-import { lockWaiters } from './sql/lock-waiters';
+import { otherSessions } from './sql/other-sessions';
 import { replicaLag } from './sql/replica-lag';
 import { vacuumRunning } from './sql/vacuum-progress';
 import { walArchiveBacklog } from './sql/wal-archive-backlog';
@@ -21,7 +20,6 @@ export const readDatabaseSignals: SignalReader = async (client, table) => {
     walReadyFiles: wal.ready_files,
     walArchiverFailing: wal.failing,
     vacuumRunning: await vacuumRunning(client, table.schema, table.name),
-    lockWaiters: await lockWaiters(client),
-    activeSessions: await activeSessions(client),
+    ...(await otherSessions(client)),
   };
 };

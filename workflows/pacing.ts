@@ -62,8 +62,8 @@ export type LastBatch = BatchTiming & { startedAt: number };
  * is passed, saying why in the progress query, the Web UI's current details, the log and a
  * metric: a rest of up to MAX_PAUSE_IN_ACTIVITY_MS inside the next signal read, anything
  * longer or caused by a database signal on a durable timer. The signals are read again after
- * each wait, so the pause ends when they clear. Returns the new pacing state, and whether the limits rest after
- * every batch.
+ * each wait, so the pause ends when they clear. Returns the new pacing state, and whether
+ * the archiver rests after every batch.
  */
 export async function pace(
   ref: ResolvedTableRef,

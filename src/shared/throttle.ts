@@ -217,10 +217,10 @@ export function decideThrottle(
  * Whether the archiver rests after every batch (a nice ratio, a rate ceiling, or the impact
  * controller's rest), not only while a database signal is over its limit.
  */
-export function restsAfterBatches(limits: ThrottleLimits, state?: ThrottleState): boolean {
+export function restsAfterBatches(limits: ThrottleLimits, state: ThrottleState): boolean {
   return (
     Boolean(limits.niceRatio) ||
-    Boolean(state?.restRatio) ||
+    Boolean(state.restRatio) ||
     limits.maxRowsPerSecond !== null ||
     limits.maxBytesPerSecond !== null
   );

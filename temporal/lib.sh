@@ -25,6 +25,10 @@ MINIO_CONSOLE_PORT="${STACK_MINIO_CONSOLE_PORT:-9001}"
 MINIO_ROOT_USER="${MINIO_ROOT_USER:-${AWS_ACCESS_KEY_ID:-minioadmin}}"
 MINIO_ROOT_PASSWORD="${MINIO_ROOT_PASSWORD:-${AWS_SECRET_ACCESS_KEY:-minioadmin}}"
 STACK_BUCKET="${STACK_BUCKET:-audit-archive}"
+# A second bucket made as a compliance bucket is: versioning and S3 Object Lock on.
+STACK_LOCKED_BUCKET="${STACK_LOCKED_BUCKET:-audit-archive-locked}"
+# The name of the KMS key MinIO encrypts with (SSE-S3, and SSE-KMS naming this key).
+STACK_KMS_KEY="${STACK_KMS_KEY:-audit-archiver-key}"
 PG_HOST="${PGHOST:-127.0.0.1}"
 PG_PORT="${PGPORT:-5432}"
 PG_USER="${PGUSER:-postgres}"

@@ -26,7 +26,7 @@ NAMESPACES=(default)
 
 usage() {
   say "usage: $(basename "$0") up|down|status|wipe"
-  say "  up      start PostgreSQL (if installed here), Temporal and MinIO; create the bucket"
+  say "  up      start PostgreSQL (if installed here), Temporal and MinIO; create the buckets"
   say "  down    stop the Temporal and MinIO servers this script started"
   say "  status  one line per service; exit 0 when all are up, 3 otherwise"
   say "  wipe    down, then delete $STACK_DIR (Temporal history, MinIO objects, logs)"
@@ -282,7 +282,18 @@ s3_request() {
     --user "$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD" "$@"
 }
 
-bucket_exists() { s3_request -f -o /dev/null -I "$MINIO_URL/$STACK_BUCKET" 2>/dev/null; }
+# bucket_exists NAME
+bucket_exists() { s3_request -f -o /dev/null -I "$MINIO_URL/$1" 2>/dev/null; }
+
+# kms_secret -> MinIO's static KMS key, `name:base64 of 32 bytes`, made once per stack
+# and kept beside its data: objects encrypted with it can only be read with it.
+kms_secret() {
+  local file="$STACK_DIR/minio/kms-key"
+  if [[ ! -s "$file" ]]; then
+    (umask 077 && printf '%s:%s\n' "$STACK_KMS_KEY" "$(head -c 32 /dev/urandom | base64)" >"$file")
+  fi
+  tr -d '\n' <"$file"
+}
 
 start_minio() {
   mkdir -p "$STACK_DIR/minio/data"
@@ -292,32 +303,64 @@ start_minio() {
     # call-home diagnostics. Quiet mode would also drop the startup banner, which
     # is worth having in the log.
     export MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off
+    # A built-in KMS key, so that server-side encryption (SSE-S3, SSE-KMS) works as
+    # on a production store, and the archiver's encryption checks are tested for real.
+    MINIO_KMS_SECRET_KEY="$(kms_secret)"
+    export MINIO_KMS_SECRET_KEY
     start_detached minio "$(binary_path minio)" server "$STACK_DIR/minio/data" \
       --address "$MINIO_HOST:$MINIO_PORT" --console-address "$MINIO_HOST:$MINIO_CONSOLE_PORT"
   )
 }
 
+# ensure_bucket NAME [HEADER] -> creates the bucket unless it exists; HEADER is sent
+# with the create (Object Lock can only be turned on when a bucket is made).
 ensure_bucket() {
-  if bucket_exists; then
-    say "MinIO: bucket $STACK_BUCKET exists"
+  local name="$1" response status
+  local -a extra=()
+  [[ -z "${2:-}" ]] || extra=(-H "$2")
+  if bucket_exists "$name"; then
+    say "MinIO: bucket $name exists"
     return 0
   fi
-  local response status
-  response="$(s3_request -X PUT -w '\n%{http_code}' "$MINIO_URL/$STACK_BUCKET")" ||
-    die "could not reach MinIO at $MINIO_URL to create bucket $STACK_BUCKET"
+  response="$(s3_request -X PUT "${extra[@]}" -w '\n%{http_code}' "$MINIO_URL/$name")" ||
+    die "could not reach MinIO at $MINIO_URL to create bucket $name"
   status="${response##*$'\n'}"
   # 409 is the answer to a bucket that came into being since the check above;
   # the HEAD below tells whether these credentials can use it.
   [[ "$status" == 200 || "$status" == 409 ]] ||
-    die "creating bucket $STACK_BUCKET failed with HTTP $status: ${response%$'\n'*}"
-  bucket_exists || die "bucket $STACK_BUCKET is not usable with access key $MINIO_ROOT_USER"
-  say "MinIO: created bucket $STACK_BUCKET"
+    die "creating bucket $name failed with HTTP $status: ${response%$'\n'*}"
+  bucket_exists "$name" || die "bucket $name is not usable with access key $MINIO_ROOT_USER"
+  say "MinIO: created bucket $name"
+}
+
+# locked_bucket_ok -> the locked bucket has Object Lock on (versioning comes with it).
+locked_bucket_ok() {
+  s3_request -f -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+    "$MINIO_URL/$STACK_LOCKED_BUCKET?object-lock=" 2>/dev/null | grep -q '<ObjectLockEnabled>Enabled<'
+}
+
+# kms_ok -> the running server encrypts: a MinIO started before the stack had a KMS
+# key (an older checkout's) refuses the encrypted write. The check object is removed.
+kms_ok() {
+  local key="$MINIO_URL/$STACK_BUCKET/_stack-kms-check"
+  # curl signs no payload hash of its own: the header says the body is not signed.
+  s3_request -f -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+    -H 'x-amz-server-side-encryption: AES256' --data-binary kms-check \
+    -o /dev/null "$key" 2>/dev/null || return 1
+  s3_request -f -X DELETE -o /dev/null "$key" 2>/dev/null || true
+}
+
+ensure_buckets() {
+  ensure_bucket "$STACK_BUCKET"
+  kms_ok || die "MinIO at $MINIO_URL does not encrypt (it was started without the stack's KMS key): npm run stack:down, then npm run stack:up"
+  ensure_bucket "$STACK_LOCKED_BUCKET" 'x-amz-bucket-object-lock-enabled: true'
+  locked_bucket_ok || die "bucket $STACK_LOCKED_BUCKET exists without Object Lock; delete it (npm run stack:wipe) and run up again"
 }
 
 up_minio() {
   bring_up minio MinIO "$MINIO_HOST" "$MINIO_PORT" "$MINIO_URL" \
     minio_live minio_live "$MINIO_CONSOLE_PORT" "MinIO console" "STACK_MINIO_PORT STACK_MINIO_CONSOLE_PORT"
-  ensure_bucket
+  ensure_buckets
 }
 
 # ---------------------------------------------------------------------------
@@ -335,6 +378,8 @@ Local stack is up.
   Temporal     $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE
                Web UI $TEMPORAL_UI_URL
   MinIO (S3)   $MINIO_URL (path-style), region $S3_REGION, bucket $STACK_BUCKET
+               bucket $STACK_LOCKED_BUCKET (versioning, Object Lock)
+               KMS key $STACK_KMS_KEY (SSE-S3 and SSE-KMS)
                console $MINIO_CONSOLE_URL
   PostgreSQL   $PG_HOST:$PG_PORT, user $PG_USER
   Data, logs   $STACK_DIR/temporal and $STACK_DIR/minio
@@ -405,11 +450,11 @@ status_minio() {
     status_line minio down "$MINIO_URL not answering"
     return 1
   fi
-  if ! bucket_exists; then
-    status_line minio down "$MINIO_URL answering, but bucket $STACK_BUCKET missing"
+  if ! bucket_exists "$STACK_BUCKET" || ! locked_bucket_ok; then
+    status_line minio down "$MINIO_URL answering, but bucket $STACK_BUCKET or $STACK_LOCKED_BUCKET (Object Lock) missing"
     return 1
   fi
-  status_line minio up "$MINIO_URL, bucket $STACK_BUCKET $(owner minio)"
+  status_line minio up "$MINIO_URL, buckets $STACK_BUCKET and $STACK_LOCKED_BUCKET $(owner minio)"
 }
 
 cmd_status() {

@@ -16,6 +16,10 @@ export const MINIO_ENDPOINT =
   process.env.STACK_MINIO_ENDPOINT ??
   `http://${process.env.STACK_MINIO_HOST ?? '127.0.0.1'}:${process.env.STACK_MINIO_PORT ?? 9000}`;
 export const BUCKET = process.env.STACK_BUCKET ?? 'audit-archive';
+/** The stack's bucket with versioning and S3 Object Lock on (temporal/stack.sh). */
+export const LOCKED_BUCKET = process.env.STACK_LOCKED_BUCKET ?? 'audit-archive-locked';
+/** The name of the KMS key the stack's MinIO encrypts with. */
+export const KMS_KEY = process.env.STACK_KMS_KEY ?? 'audit-archiver-key';
 export const TEMPORAL_ADDRESS =
   process.env.TEMPORAL_ADDRESS ??
   `${process.env.STACK_TEMPORAL_HOST ?? '127.0.0.1'}:${process.env.STACK_TEMPORAL_PORT ?? 7233}`;

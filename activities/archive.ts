@@ -18,7 +18,7 @@ import type {
   VerifyBatchInput,
   VerifyBatchResult,
 } from '../src/shared/archive-types';
-import { mergeDays } from '../src/archive/days';
+import { surveyTable } from '../src/archive/survey';
 import { requireSchema, withTable } from './context';
 import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
@@ -26,22 +26,24 @@ import { readThrottle } from './throttle';
 
 export function archiveActivities(deps: ActivityDeps) {
   return {
-    /**
-     * What a run reads once it holds the table's lock: the days restores hold (so that no
-     * restore can add one unseen while the run deletes) and how many old rows it must leave
-     * in the table. Reads only.
-     */
+    /** What a run reads once it holds the table's lock (src/archive/survey.ts). */
     surveyTable(input: SurveyTableInput): Promise<TableSurvey> {
       return withTable(deps, input.table, async (ctx, client) => {
-        const holds = await ctx.archive.holds();
-        const { rows } = await client.query<{ null_key: number; out_of_range: number }>(
-          ctx.sql.skippedRows(),
-          [input.cutoff],
+        const survey = await surveyTable(
+          {
+            client,
+            sql: ctx.sql,
+            archive: ctx.archive,
+            legalHold: ctx.table.legalHold,
+            objectLockEnabled: () => deps.store.bucket.objectLockEnabled(),
+          },
+          input.cutoff,
         );
-        const skipped = { nullKey: rows[0]!.null_key, outOfRange: rows[0]!.out_of_range };
-        if (skipped.nullKey + skipped.outOfRange > 0)
-          log.warn('rows the archive leaves in the table', { table: ctx.sql.table, ...skipped });
-        return { holds: mergeDays(holds.flatMap((h) => h.days)), skipped };
+        const { held, ...left } = survey.skipped;
+        for (const h of held ?? []) log.warn('rows kept in the table by a legal hold', { ...h });
+        if (left.nullKey + left.outOfRange > 0)
+          log.warn('rows the archive leaves in the table', { table: ctx.sql.table, ...left });
+        return survey;
       });
     },
 

@@ -1,6 +1,7 @@
 import { archiveActivities } from './archive';
 import { wireActivities } from './wiring';
 import type { ActivityDeps } from './deps';
+import { holdActivities } from './holds';
 import { lockActivities } from './lock';
 import { planActivities } from './plan';
 import { restoreActivities } from './restore';
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
       ...lockActivities(deps),
       ...archiveActivities(deps),
       ...restoreActivities(deps),
+      ...holdActivities(deps),
       ...throttleActivities(deps),
       ...validateActivities(deps),
     },

@@ -1,6 +1,5 @@
 import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
 import { findTable } from '../src/config';
-import { releaseHolds } from '../src/restore/holds';
 import { restoreObject, type RestoreTargetShape } from '../src/restore/restore-object';
 import { planRestore } from '../src/restore/plan';
 import { plannedObjects } from '../src/restore/select';
@@ -10,7 +9,6 @@ import {
   RESTORE_PAGE_SIZE,
   type HoldDaysInput,
   type PlanRestoreInput,
-  type ReleaseHoldsResult,
   type RestoreObjectInput,
   type RestoreObjectResult,
   type RestorePage,
@@ -18,7 +16,6 @@ import {
   type RestorePlan,
   type RestoreTarget,
 } from '../src/shared/restore-types';
-import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { HOLD_FORMAT, RESTORE_RECEIPT_FORMAT } from '../src/store/documents';
 import { withClient } from './context';
 import type { ActivityDeps } from './deps';
@@ -121,21 +118,6 @@ export function restoreActivities(deps: ActivityDeps) {
         createdAt: new Date().toISOString(),
       });
       return hold.id;
-    },
-
-    /** Releases holds of a table, or lists them (src/restore/holds.ts). Idempotent. */
-    releaseHolds(input: {
-      table: ResolvedTableRef;
-      holds?: string[];
-      reason: string;
-      dryRun: boolean;
-    }): Promise<ReleaseHoldsResult> {
-      const table = resolveTableRef(input.table);
-      findTable(config, table);
-      const archive = deps.store.table(table);
-      return releaseHolds(archive, { ...input, workflowId: workflowIdOfActivity() }, (id) => {
-        log.info('hold released', { id, table: archive.prefix });
-      });
     },
   };
 }

@@ -3,6 +3,7 @@ import { diffSchemas } from '../src/archive/schema-snapshot';
 import { resolveTableRef } from '../src/shared/table-ref';
 import type { SnapshotSchemaInput, SnapshotSchemaResult } from '../src/shared/workflow-types';
 import { LATEST_SCHEMA_FORMAT, SCHEMA_SNAPSHOT_FORMAT } from '../src/store/documents';
+import { proveEncryption } from '../src/store/probe';
 import { withTable } from './context';
 import type { ActivityDeps } from './deps';
 
@@ -13,11 +14,15 @@ export function schemaActivities(deps: ActivityDeps) {
      * as a content-addressed snapshot; when they differ from the table's latest snapshot, also
      * records what changed. Idempotent: the key is the schema hash, a stored snapshot is never
      * rewritten, and a different object under that key is an error, never overwritten.
+     * The first step of every run that writes: when the config asks for encryption, it first
+     * proves that the store encrypts (src/store/probe.ts), so that nothing is archived to a
+     * store that does not.
      */
     async snapshotSchema(input: SnapshotSchemaInput): Promise<SnapshotSchemaResult> {
       const ref = resolveTableRef(input);
       const ctx = await withTable(deps, ref, (c) => Promise.resolve(c));
       const { archive } = ctx;
+      await proveEncryption(deps.store.bucket, deps.store.prefix);
       const info = activityInfo();
       const now = new Date().toISOString();
       const stored = await archive.saveSchemaSnapshot({

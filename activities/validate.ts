@@ -69,7 +69,8 @@ export function validateActivities(deps: ActivityDeps) {
     validateTable(input: ValidateTableInput): Promise<ValidateTableResult> {
       return heartbeating(async (details) => {
         const ref = input.table;
-        findTable(deps.config, ref); // an unconfigured table is bad input, not an empty archive
+        // An unconfigured table is bad input, not an empty archive.
+        const { requireEncryption } = findTable(deps.config, ref);
         const archive = deps.store.table(ref);
         const { objects } = await archive.listObjects({
           startDate: input.startDate,
@@ -78,7 +79,14 @@ export function validateActivities(deps: ActivityDeps) {
         // A listing of every key: sidecar documents that lost their data object and the
         // restore receipts show only there.
         const keys = await archive.listKeys();
-        const check = new TableCheck(input, archive, keys, cancellationSignal(), details);
+        const check = new TableCheck(
+          input,
+          archive,
+          keys,
+          cancellationSignal(),
+          details,
+          requireEncryption,
+        );
         check.orphans();
         await mapLimit(objects, OBJECTS_IN_FLIGHT, (obj) => check.object(obj));
         await check.documents();

@@ -29,6 +29,8 @@ const PERMANENT_S3_CODES = new Set([
   'InvalidBucketName',
   'AuthorizationHeaderMalformed',
   'InvalidObjectState',
+  // 501: a feature the request needs is off (e.g. server-side encryption without a KMS).
+  'NotImplemented',
 ]);
 
 /**

@@ -17,6 +17,8 @@ interface Node {
   anyOf?: Node[];
   items?: Node;
   properties?: Record<string, Node>;
+  /** A map's values (z.record): documented under `<name>`. */
+  additionalProperties?: Node;
   required?: string[];
   minimum?: number;
   maximum?: number;
@@ -55,6 +57,9 @@ function rows(node: Node, at: string, out: string[]): void {
         `| \`${name}\` | ${child.type === 'array' ? 'list' : 'section'} | ${required ? '**required**' : '—'} | ${child.description ?? ''} |`,
       );
       rows(child.items ?? child, `${name}${child.type === 'array' ? '[].' : '.'}`, out);
+      const values = child.additionalProperties;
+      if (values && typeof values === 'object' && values.properties)
+        rows(values, `${name}.<name>.`, out);
     }
   }
 }

@@ -6,6 +6,8 @@
  * dies, a table locked by another run, and a run continued as new. Run it when a workflow
  * changes on purpose. Once a release has runs in flight, guard such a change with patched()
  * and add the new histories next to the old ones; before that, replace them.
+ * `--only NAME,...` writes only the histories of those names (e.g. `--only place-hold` for a
+ * new workflow type), leaving the others as they are.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import type { Activities } from '../activities';
 import type {
   ArchiveAll,
   ArchiveTable,
+  PlaceHold,
   ReleaseHolds,
   Restore,
   SnapshotSchema,
@@ -37,9 +40,12 @@ import { startTestWorker, uniqueTaskQueue } from '../test/helpers/worker';
 
 const OUT = path.join(__dirname, '..', 'test', 'fixtures', 'histories');
 const STAMP = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
+const onlyAt = process.argv.indexOf('--only');
+const ONLY = onlyAt >= 0 ? new Set((process.argv[onlyAt + 1] ?? '').split(',')) : undefined;
 
 /** Saves the history of a workflow's latest run as test/fixtures/histories/STAMP-NAME.json. */
 async function save(client: Client, name: string, workflowId: string): Promise<void> {
+  if (ONLY && !ONLY.has(name)) return;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   mkdirSync(OUT, { recursive: true });
   // One line: the history as the server keeps it, without the pretty-printing's whitespace.
@@ -153,6 +159,19 @@ async function main(): Promise<void> {
         ],
       });
       await save(client, 'restore-into-source', id('restore'));
+      await client.workflow.execute<typeof PlaceHold>('PlaceHold', {
+        taskQueue,
+        workflowId: id('place-hold'),
+        args: [
+          {
+            ...ref,
+            reason: 'recorded history',
+            days: { first: '2020-01-01', last: '2020-01-31' },
+            placedBy: 'record-histories',
+          },
+        ],
+      });
+      await save(client, 'place-hold', id('place-hold'));
       await client.workflow.execute<typeof ReleaseHolds>('ReleaseHolds', {
         taskQueue,
         workflowId: id('release-holds'),

@@ -254,6 +254,7 @@ class Run {
     this.holds = survey.holds;
     this.holdsOf = this.lock.generation;
     this.state.skipped = survey.skipped;
+    if (survey.skipped.held) this.progress.held = survey.skipped.held;
     delete this.state.start;
   }
 

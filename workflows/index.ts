@@ -5,3 +5,4 @@ export { ArchiveAll } from './archive-all';
 export { Restore } from './restore';
 export { Validate } from './validate';
 export { ReleaseHolds } from './release-holds';
+export { PlaceHold } from './place-hold';

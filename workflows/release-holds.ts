@@ -31,6 +31,7 @@ export async function ReleaseHolds(input: ReleaseHoldsInput): Promise<ReleaseHol
       table,
       ...(input.holds && { holds: input.holds }),
       reason: input.reason ?? `released by ${workflowInfo().workflowId}`,
+      ...(input.releasedBy !== undefined && { releasedBy: input.releasedBy }),
       dryRun: input.dryRun === true,
     }),
   );

@@ -10,7 +10,9 @@ import {
 import { connectionConfig } from '../postgres/pool';
 import { inspectTable } from '../postgres/inspect';
 import { openArchiveStore } from '../store/client';
-import { probeStore, StoreUnsafeError } from '../store/probe';
+import { NotEncryptedError } from '../shared/errors';
+import type { Bucket } from '../store/bucket';
+import { probeStore, proveEncryption, StoreUnsafeError } from '../store/probe';
 import { serverVersion } from '../postgres/sql/server-version';
 import { temporalConnectOptions } from '../temporal-client/connection';
 import {
@@ -110,7 +112,7 @@ function checkText(check: { ok: true; detail: string } | { ok: false; problem: s
 async function checkBucket(config: Config, timeoutMs: number, report: Report): Promise<void> {
   const { bucket, prefix, endpoint } = config.s3;
   const subject = `bucket s3://${bucket}/${prefix} (${endpoint ?? `AWS ${config.s3.region}`})`;
-  const opened = openArchiveStore(config.s3, { maxAttempts: 2, connectTimeoutMs: timeoutMs });
+  const opened = openArchiveStore(config, { maxAttempts: 2, connectTimeoutMs: timeoutMs });
   try {
     await probeStore(opened.store.bucket, prefix);
     report(
@@ -118,8 +120,9 @@ async function checkBucket(config: Config, timeoutMs: number, report: Report): P
       subject,
       'reachable; wrote and read back a probe object, and the store refused to overwrite it (single and multipart)',
     );
+    await checkCompliance(config, opened.store.bucket, report);
   } catch (err) {
-    if (err instanceof StoreUnsafeError) {
+    if (err instanceof StoreUnsafeError || err instanceof NotEncryptedError) {
       report(false, subject, err.message);
       return;
     }
@@ -128,6 +131,51 @@ async function checkBucket(config: Config, timeoutMs: number, report: Report): P
     report(false, subject, `${step}: ${describeS3Error(cause)}`);
   } finally {
     opened.destroy();
+  }
+}
+
+/**
+ * The bucket settings each configured control needs (docs/compliance.md): a store that
+ * encrypts when s3.encryption asks for it, Object Lock where a classification sets the
+ * archive's retention (required) or a table is under a legal hold (without it only the
+ * rows are held).
+ */
+async function checkCompliance(config: Config, bucket: Bucket, report: Report): Promise<void> {
+  const { mode, kms_key_id: key } = config.s3.encryption;
+  if (mode !== 'none') {
+    await proveEncryption(bucket, config.s3.prefix);
+    report(
+      true,
+      'encryption',
+      `${mode}${key ? ` with key ${key}` : ''}: a probe object written with it reads back encrypted`,
+    );
+  }
+  const tables = selectTables(config);
+  const retained = tables.filter((t) => t.objectLock !== null);
+  const held = tables.filter((t) => t.legalHold !== null);
+  if (retained.length === 0 && held.length === 0) return;
+  const lock = await bucket.objectLockEnabled();
+  const names = (list: typeof tables) => list.map((t) => `${t.schema}.${t.name}`).join(', ');
+  if (retained.length > 0) {
+    const modes = [
+      ...new Set(retained.map((t) => `${t.objectLock!.mode} ${t.objectLock!.days} days`)),
+    ];
+    report(
+      lock,
+      'object lock (retention)',
+      lock
+        ? `the bucket has Object Lock (versioning ${(await bucket.versioning()) ?? 'off'}): ${names(retained)} archived under ${modes.join(', ')} retention`
+        : `the bucket has no Object Lock, but ${names(retained)} ask for archive retention (archive_retention_days): create the bucket with Object Lock on (docs/compliance.md)`,
+    );
+  }
+  if (held.length > 0) {
+    report(
+      true,
+      'object lock (legal holds)',
+      lock
+        ? `${names(held)} under a legal hold: their archived objects are locked on each run`
+        : `${names(held)} under a legal hold: their rows are held, but the bucket has no Object Lock, so their archived objects cannot be locked`,
+    );
   }
 }
 

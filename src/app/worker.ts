@@ -119,7 +119,7 @@ export async function runWorker({
     throw err;
   });
   const pools = new PoolRegistry(config.databases, env);
-  const bucket = openArchiveStore(config.s3);
+  const bucket = openArchiveStore(config);
   try {
     await checkSearchAttributes(connection, namespace, logger);
     worker = await Worker.create({

@@ -42,6 +42,8 @@ export const UNKNOWN_OBJECT_LIMITS: ReadLimits = {
 };
 
 export interface StoredObjectFacts {
+  /** The server-side encryption the store reported when it returned the object, or null. */
+  encryption: string | null;
   sha256: string;
   bytes: number;
   uncompressedBytes: number;
@@ -164,6 +166,7 @@ async function readLines(
     throw err;
   }
   return {
+    encryption: stored.encryption,
     sha256: hasher.digest(),
     bytes: hasher.bytes,
     uncompressedBytes: inflated.bytes,
@@ -179,13 +182,13 @@ export type ReadBackOptions = Omit<ReadObjectOptions, 'keyColumn' | 'limits'>;
  * Reads a data object back from the store and checks it against its manifest: SHA-256 and
  * size of the stored bytes, that it decompresses within the sizes the manifest states, that
  * every line is a JSON object holding the key column, the row count and the first and last
- * key. `onRow` sees each row as stored.
+ * key. `onRow` sees each row as stored. Returns what the store told of the object.
  */
 export async function readBackVerified(
   archive: TableArchive,
   manifest: ObjectManifest,
   options: ReadBackOptions,
-): Promise<void> {
+): Promise<StoredObjectFacts> {
   const fail = (problem: string): never => {
     throw new VerificationError(`${archive.where(manifest.object)}: ${problem}`, {
       object: manifest.object,
@@ -220,6 +223,7 @@ export async function readBackVerified(
       `keys ${firstKey}..${lastKey} differ from the manifest's ${manifest.primaryKey.first}..${manifest.primaryKey.last}`,
     );
   }
+  return facts;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -104,6 +104,14 @@ export class TableSql {
             ) as found`;
   }
 
+  /** How many eligible rows ($2 cutoff) are dated at or after $1 and, unless $3 is null, before $3. */
+  eligibleRowsBetween(): string {
+    return `select count(*)::int as rows from ${this.table} as t
+             where ${this.eligible('t', '$2')}
+               and t.${this.ts} >= ${this.instant('$1')}
+               and ($3::text is null or t.${this.ts} < ${this.instant('$3')})`;
+  }
+
   /**
    * Rows older than the cutoff ($1) that the archive leaves where they are: with a NULL key,
    * or dated before ARCHIVABLE_FROM (-infinity, BC). Both counts come from index probes.

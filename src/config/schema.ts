@@ -229,6 +229,95 @@ const defaultsSchema = z
   })
   .describe('Table settings that every table inherits unless it sets its own.');
 
+const classificationName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_-]{0,62}$/,
+    'must be a lower-case name (letters, digits, - and _), e.g. critical',
+  );
+
+const optionalDays = z.number().int().min(1).max(36500).nullable();
+
+const day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day written YYYY-MM-DD')
+  .refine((d) => {
+    const date = new Date(`${d}T00:00:00Z`);
+    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(d);
+  }, 'is not a calendar day');
+
+/** What a data classification demands of every table that declares it. */
+const classificationSchema = z.strictObject({
+  min_retention_days: optionalDays
+    .default(null)
+    .describe(
+      "Fewest days rows of this class stay in the database: a table's retention_days below it is refused at config load; null for no minimum.",
+    ),
+  max_retention_days: optionalDays
+    .default(null)
+    .describe(
+      "Most days rows of this class may stay in the database (data minimisation): a table's retention_days above it is refused at config load; null for no maximum.",
+    ),
+  archive_retention_days: optionalDays
+    .default(null)
+    .describe(
+      'Days every object archived from a table of this class is kept from deletion by S3 Object Lock retention (mode compliance.object_lock_mode), counted from its upload; the bucket must have Object Lock on (doctor checks it). null: no retention set.',
+    ),
+  require_encryption: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Tables of this class are only archived to an encrypting store: s3.encryption must be set, the store is proven to encrypt before the first write of each run, and every write is checked.',
+    ),
+});
+
+/** The classifications a config has when it names none of its own. */
+export const DEFAULT_CLASSIFICATIONS = {
+  critical: {
+    min_retention_days: 365,
+    max_retention_days: null,
+    archive_retention_days: null,
+    require_encryption: true,
+  },
+  confidential: {
+    min_retention_days: 90,
+    max_retention_days: null,
+    archive_retention_days: null,
+    require_encryption: false,
+  },
+  internal: {
+    min_retention_days: 30,
+    max_retention_days: null,
+    archive_retention_days: null,
+    require_encryption: false,
+  },
+  public: {
+    min_retention_days: null,
+    max_retention_days: null,
+    archive_retention_days: null,
+    require_encryption: false,
+  },
+} as const;
+
+const complianceSchema = z
+  .strictObject({
+    classifications: z
+      .record(classificationName, classificationSchema)
+      .default(DEFAULT_CLASSIFICATIONS)
+      .describe(
+        'Data classifications by name, each with its retention bounds and encryption rule. Naming any replaces the defaults: critical (at least 365 days in the database, encryption required), confidential (at least 90), internal (at least 30), public (no bounds).',
+      ),
+    object_lock_mode: z
+      .enum(['GOVERNANCE', 'COMPLIANCE'])
+      .default('GOVERNANCE')
+      .describe(
+        'S3 Object Lock mode of archive_retention_days: GOVERNANCE (users with s3:BypassGovernanceRetention may still delete) or COMPLIANCE (nobody can, the root account included, until the date passes).',
+      ),
+  })
+  .describe(
+    "Data classifications, their retention bounds and the archive's Object Lock mode (docs/compliance.md).",
+  );
+
 const tableSchema = z.strictObject({
   name: identifier.describe('Table name as the catalog spells it (case-sensitive, not quoted).'),
   schema: identifier.default('public').describe('Schema that holds the table.'),
@@ -239,6 +328,37 @@ const tableSchema = z.strictObject({
     'Unique, indexed column used for keyset pagination and for the exact keys of each deletion manifest.',
   ),
   retention_days: retentionDays.optional().describe('Overrides defaults.retention_days.'),
+  classification: classificationName
+    .optional()
+    .describe(
+      "The table's data classification, one of compliance.classifications: its retention_days must lie within the class's bounds, and the class decides whether its archive must be encrypted and how long Object Lock keeps it.",
+    ),
+  legal_hold: z
+    .strictObject({
+      reason: z.string().min(1).describe('Why the rows are held (a case, a request, an audit).'),
+      since: day.describe('First UTC day (YYYY-MM-DD) of the rows held.'),
+      until: day
+        .optional()
+        .describe('Last UTC day of the rows held; without it, every day from `since` on.'),
+      reference: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('A case, ticket or matter number, carried into the run result and the log.'),
+    })
+    .refine((h) => h.until === undefined || h.until >= h.since, {
+      message: 'until is before since',
+    })
+    .optional()
+    .describe(
+      "A legal hold: rows of these days stay in the table whatever their age (the run reports them as held), and their archived objects get an S3 Object Lock legal hold where the bucket has Object Lock. Holds placed at run time, without editing the config, are `audit-archiver hold place`'s.",
+    ),
+  require_encryption: z
+    .boolean()
+    .optional()
+    .describe(
+      "Overrides the classification's require_encryption for this table (a table without a classification requires none unless this says so).",
+    ),
   batch_size: batchSize.optional().describe('Overrides defaults.batch_size.'),
   compression_level: compressionLevel.optional().describe('Overrides defaults.compression_level.'),
   pause_between_batches_ms: pauseBetweenBatches
@@ -340,6 +460,31 @@ const s3Schema = z.strictObject({
     .optional()
     .describe(
       'Path-style addressing (http://host/bucket/key). Default: true when `endpoint` is set, as MinIO needs.',
+    ),
+  encryption: z
+    .strictObject({
+      mode: z
+        .enum(['none', 'SSE-S3', 'SSE-KMS'])
+        .default('none')
+        .describe(
+          "Server-side encryption of every object the archiver writes: none (the bucket's own default applies), SSE-S3 (keys the store manages) or SSE-KMS (the key kms_key_id names). When set, every write's answer must report it, or the step fails before anything is deleted.",
+        ),
+      kms_key_id: z
+        .string()
+        .min(1)
+        .nullable()
+        .default(null)
+        .describe('Key id or ARN for SSE-KMS; required with it, refused without it.'),
+    })
+    .prefault({})
+    .describe('Server-side encryption of the archive (docs/compliance.md).'),
+  ca_file: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe(
+      "PEM file of the CA bundle that signed an https endpoint's certificate, for a store behind a private CA; null trusts the system CAs.",
     ),
 });
 
@@ -460,6 +605,62 @@ export const configSchema = z
     databases: z.array(databaseSchema).min(1).describe('Databases and their audit tables.'),
     archive: archiveSchema.prefault({}),
     worker: workerSchema.prefault({}),
+    compliance: complianceSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const encryption = config.s3.encryption;
+    if ((encryption.mode === 'SSE-KMS') !== (encryption.kms_key_id !== null)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['s3', 'encryption', 'kms_key_id'],
+        message:
+          encryption.mode === 'SSE-KMS'
+            ? 'is required with mode SSE-KMS'
+            : `is only used with mode SSE-KMS (mode is ${encryption.mode})`,
+      });
+    }
+  })
+  .superRefine((config, ctx) => {
+    const classes = config.compliance.classifications;
+    const encryption = config.s3.encryption;
+    config.databases.forEach((db, i) =>
+      db.tables.forEach((table, j) => {
+        const path = ['databases', i, 'tables', j];
+        const qualified = `table ${table.schema}.${table.name}`;
+        const retention = table.retention_days ?? config.defaults.retention_days;
+        const name = table.classification;
+        const rules = name === undefined ? undefined : classes[name];
+        if (name !== undefined && rules === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'classification'],
+            message: `${qualified}: classification "${name}" is not in compliance.classifications (${Object.keys(classes).join(', ') || 'none'})`,
+          });
+        }
+        if (rules?.min_retention_days != null && retention < rules.min_retention_days) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'retention_days'],
+            message: `${qualified}: retention_days ${retention} is below the minimum ${rules.min_retention_days} of classification "${name}"`,
+          });
+        }
+        if (rules?.max_retention_days != null && retention > rules.max_retention_days) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'retention_days'],
+            message: `${qualified}: retention_days ${retention} is above the maximum ${rules.max_retention_days} of classification "${name}"`,
+          });
+        }
+        const required = table.require_encryption ?? rules?.require_encryption ?? false;
+        if (required && encryption.mode === 'none') {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, table.require_encryption ? 'require_encryption' : 'classification'],
+            message: `${qualified} requires encryption${table.require_encryption ? '' : ` (classification "${name}")`}, but s3.encryption.mode is none: set SSE-S3 or SSE-KMS`,
+          });
+        }
+      }),
+    );
   })
   .superRefine((config, ctx) => {
     const databases = new Set<string>();
@@ -502,5 +703,7 @@ export type Config = z.output<typeof configSchema>;
 export type DatabaseConfig = Config['databases'][number];
 export type TableConfig = DatabaseConfig['tables'][number];
 export type S3Config = Config['s3'];
+export type ComplianceConfig = Config['compliance'];
+export type Classification = ComplianceConfig['classifications'][string];
 export type TemporalConfig = Config['temporal'];
 export type ThrottleConfig = Config['defaults']['throttle'];

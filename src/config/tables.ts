@@ -14,9 +14,30 @@ export interface ResolvedTable {
   /** gzip level of the data objects. */
   compressionLevel: number;
   pauseBetweenBatchesMs: number;
+  /** Its data classification (compliance.classifications), if it declares one. */
+  classification: string | null;
+  /** Its archive is only written to a store proven to encrypt (docs/compliance.md). */
+  requireEncryption: boolean;
+  /** S3 Object Lock retention of every object archived from it, or null for none. */
+  objectLock: ObjectLockRetention | null;
+  /** The config's legal hold on it, or null. */
+  legalHold: ConfiguredLegalHold | null;
+}
+
+export type ConfiguredLegalHold = NonNullable<TableConfig['legal_hold']>;
+
+/** How long, and in which mode, Object Lock keeps an archived object from deletion. */
+export interface ObjectLockRetention {
+  days: number;
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
 }
 
 function resolve(config: Config, database: DatabaseConfig, table: TableConfig): ResolvedTable {
+  const rules =
+    table.classification === undefined
+      ? undefined
+      : config.compliance.classifications[table.classification];
+  const lockDays = rules?.archive_retention_days ?? null;
   return {
     database,
     schema: table.schema,
@@ -28,6 +49,11 @@ function resolve(config: Config, database: DatabaseConfig, table: TableConfig): 
     compressionLevel: table.compression_level ?? config.defaults.compression_level,
     pauseBetweenBatchesMs:
       table.pause_between_batches_ms ?? config.defaults.pause_between_batches_ms,
+    classification: table.classification ?? null,
+    requireEncryption: table.require_encryption ?? rules?.require_encryption ?? false,
+    objectLock:
+      lockDays === null ? null : { days: lockDays, mode: config.compliance.object_lock_mode },
+    legalHold: table.legal_hold ?? null,
   };
 }
 
@@ -107,4 +133,20 @@ export function findTable(
     );
   }
   return resolve(config, db, table);
+}
+
+/**
+ * The Object Lock retention of a configured table's archive: null when its classification
+ * sets none, or when the config no longer lists the table.
+ */
+export function objectLockOf(
+  config: Config,
+  ref: { database: string; schema: string; table: string },
+): ObjectLockRetention | null {
+  try {
+    return findTable(config, ref).objectLock;
+  } catch (err) {
+    if (err instanceof TableNotConfiguredError) return null;
+    throw err;
+  }
 }

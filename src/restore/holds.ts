@@ -10,7 +10,13 @@ import { HOLD_RELEASE_FORMAT } from '../store/documents';
  */
 export async function releaseHolds(
   archive: TableArchive,
-  input: { holds?: string[]; reason: string; dryRun: boolean; workflowId: string },
+  input: {
+    holds?: string[];
+    reason: string;
+    releasedBy?: string;
+    dryRun: boolean;
+    workflowId: string;
+  },
   released: (id: string) => void = () => undefined,
 ): Promise<ReleaseHoldsResult> {
   const inForce = await archive.holds();
@@ -24,6 +30,7 @@ export async function releaseHolds(
         format: HOLD_RELEASE_FORMAT,
         id: hold.id,
         reason: input.reason,
+        ...(input.releasedBy !== undefined && { releasedBy: input.releasedBy }),
         workflowId: input.workflowId,
         releasedAt: new Date().toISOString(),
       });
@@ -31,10 +38,12 @@ export async function releaseHolds(
     }
   }
   return {
-    holds: chosen.map(({ id, reason, days, workflowId, createdAt }) => ({
+    holds: chosen.map(({ id, kind, reason, days, placedBy, workflowId, createdAt }) => ({
       id,
+      kind: kind ?? 'restore',
       reason,
       days,
+      ...(placedBy !== undefined && { placedBy }),
       workflowId,
       createdAt,
     })),

@@ -204,6 +204,20 @@ export interface SkippedRows {
   nullKey: number;
   /** Dated -infinity or before year 1 (BC): no day partition holds them. */
   outOfRange: number;
+  /** Under a legal hold: kept in the table, whatever their age. */
+  held?: HeldRows[];
+}
+
+/** A legal hold in force on a table, and the old rows it keeps there. */
+export interface HeldRows {
+  /** `config` for the config's legal_hold, else the id of the hold in the bucket. */
+  hold: string;
+  reason: string;
+  days: DayRange;
+  /** Rows older than the cutoff in those days. */
+  rows: number;
+  /** Archived objects of those days now under an S3 Object Lock legal hold. */
+  objectsLocked: number;
 }
 
 export interface SurveyTableInput {
@@ -265,6 +279,8 @@ export interface ArchiveProgress {
   currentDay: string | null;
   lastError: string | null;
   totals: ArchiveTotals;
+  /** Old rows legal holds keep in the table, hold by hold. */
+  held?: HeldRows[];
   /** While throttled: the signals over their limits, why, and until when (ISO time). */
   throttledBy?: ThrottleSignalName[];
   throttleReason?: string;

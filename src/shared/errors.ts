@@ -127,6 +127,15 @@ export class StoreRefusedError extends ArchiverError {
 }
 
 /**
+ * The store did not encrypt a write the config asks it to encrypt (its answer names no
+ * server-side encryption, or another kind or key). No retry can fix the store's settings.
+ */
+export class NotEncryptedError extends ArchiverError {
+  readonly code = 'NOT_ENCRYPTED';
+  readonly retryable = false;
+}
+
+/**
  * Something the step needs is held by an earlier attempt of the same step that has not ended
  * yet (an open delete transaction, the run's own lock session): retried until it ends.
  */
@@ -153,6 +162,7 @@ const ERROR_CLASSES: readonly ArchiverErrorClass[] = [
   DocumentError,
   DatabaseRefusedError,
   StoreRefusedError,
+  NotEncryptedError,
   StillBusyError,
 ];
 

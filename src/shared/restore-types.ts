@@ -140,14 +140,19 @@ export interface ReleaseHoldsInput extends TableRef {
   holds?: string[];
   /** Why, recorded with each release. */
   reason?: string;
+  /** Who releases them, as they give it. */
+  releasedBy?: string;
   /** List the holds in force, release nothing. */
   dryRun?: boolean;
 }
 
 export interface HoldSummary {
   id: string;
+  /** restore (a restore's days) or legal (placed with `hold place`). */
+  kind: 'restore' | 'legal';
   reason: string;
   days: DayRange[];
+  placedBy?: string | undefined;
   workflowId: string;
   createdAt: string;
 }
@@ -156,6 +161,26 @@ export interface ReleaseHoldsResult {
   /** The holds in force before (dryRun), or the ones released now. */
   holds: HoldSummary[];
   released: boolean;
+  /** Archived objects whose Object Lock legal hold the release lifted. */
+  objectsUnlocked?: number;
+}
+
+/** Input of PlaceHold: a legal hold on days of a table, placed without editing the config. */
+export interface PlaceHoldInput extends TableRef {
+  reason: string;
+  /** First and last UTC day held (YYYY-MM-DD, inclusive). */
+  days: DayRange;
+  /** Who places it, as they give it (a name, an e-mail address, a ticket). */
+  placedBy: string;
+}
+
+export interface PlaceHoldResult {
+  id: string;
+  days: DayRange;
+  /** Archived objects of those days put under an S3 Object Lock legal hold. */
+  objectsLocked: number;
+  /** Whether the bucket has Object Lock (without it, only the rows are held). */
+  objectLock: boolean;
 }
 
 export interface RestoreObjectResult {
@@ -203,6 +228,11 @@ export const emptyRestoreTotals = (): RestoreTotals => ({
 /** `restore/<database>/<schema>.<table>`: one restore into a target at a time. */
 export function restoreWorkflowId(target: RestoreTarget): string {
   return `restore/${tablePath(target)}`;
+}
+
+/** `place-hold/<database>/<schema>.<table>`. */
+export function placeHoldWorkflowId(table: ResolvedTableRef): string {
+  return `place-hold/${tablePath(table)}`;
 }
 
 /** `release-holds/<database>/<schema>.<table>`. */

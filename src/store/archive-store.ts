@@ -3,7 +3,7 @@ import type { StorageClass } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { DocumentError, ObjectConflictError, VerificationError } from '../shared/errors';
 import type { TableNames } from '../shared/names';
-import type { Bucket } from './bucket';
+import type { Bucket, Retention } from './bucket';
 import {
   deleteIntentSchema,
   deletionManifestSchema,
@@ -85,12 +85,23 @@ export class ArchiveStore {
   constructor(
     readonly bucket: Bucket,
     readonly prefix: string,
-    private readonly storageClass: StorageClass,
+    private readonly options: {
+      storageClass: StorageClass;
+      /** The Object Lock retention each table's archive is written with (null: none). */
+      retentionOf?: (names: TableNames) => Retention | null;
+    },
   ) {}
 
   /** The archive of one table. */
   table(names: TableNames): TableArchive {
-    return new TableArchive(this.bucket, { prefix: this.prefix, ...names }, this.storageClass);
+    return new TableArchive(
+      this.bucket,
+      { prefix: this.prefix, ...names },
+      {
+        storageClass: this.options.storageClass,
+        retain: this.options.retentionOf?.(names) ?? null,
+      },
+    );
   }
 }
 
@@ -100,7 +111,11 @@ export class TableArchive {
   constructor(
     private readonly bucket: Bucket,
     readonly location: TableLocation,
-    private readonly storageClass: StorageClass,
+    private readonly writes: {
+      storageClass: StorageClass;
+      /** Object Lock retention of every object and document written once. */
+      retain: Retention | null;
+    },
   ) {
     this.prefix = tablePrefix(location);
   }
@@ -123,13 +138,26 @@ export class TableArchive {
   uploadData(object: string, body: Readable, signal: AbortSignal): Promise<'created' | 'exists'> {
     return this.bucket.uploadIfAbsent(object, body, {
       contentType: 'application/gzip',
-      storageClass: this.storageClass,
+      storageClass: this.writes.storageClass,
       signal,
+      retain: this.writes.retain,
     });
   }
 
+  /**
+   * Puts an S3 Object Lock legal hold on a data object and its manifest, or lifts it: while
+   * it stands nobody can delete any version of them.
+   */
+  async setLegalHold(object: string, on: boolean): Promise<void> {
+    await this.bucket.setLegalHold(object, on);
+    await this.bucket.setLegalHold(manifestKey(object), on);
+  }
+
   /** The stored bytes of a data object; a missing one is a VerificationError. */
-  async openData(object: string, signal: AbortSignal): Promise<{ body: Readable; length: number }> {
+  async openData(
+    object: string,
+    signal: AbortSignal,
+  ): Promise<{ body: Readable; length: number; encryption: string | null }> {
     const opened = await this.bucket.open(object, signal);
     if (!opened)
       throw new VerificationError(`${this.where(object)}: the data object is missing`, { object });
@@ -428,6 +456,7 @@ export class TableArchive {
     const outcome = await this.bucket.putIfAbsent(key, serialise(doc), {
       contentType: JSON_TYPE,
       signal,
+      retain: this.writes.retain,
     });
     if (outcome === 'created') return doc;
     const existing = await this.read(key, schema, signal).catch((err: unknown) => {

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { S3Config } from '../config';
+import { objectLockOf, type Config, type S3Config } from '../config';
 import { ArchiveStore } from './archive-store';
-import { Bucket } from './bucket';
+import { Bucket, type Encryption } from './bucket';
 
 export interface S3ClientOptions {
   /** Attempts per request, including the first; the SDK backs off between them. */
@@ -23,18 +25,42 @@ export function createS3Client(config: S3Config, options: S3ClientOptions = {}):
     requestHandler: {
       connectionTimeout: options.connectTimeoutMs ?? 5_000,
       requestTimeout: 120_000,
+      ...(config.ca_file !== null && {
+        httpsAgent: new Agent({ keepAlive: true, ca: readFileSync(config.ca_file) }),
+      }),
     },
   });
 }
 
+/** The server-side encryption the config asks of every write, or null for none. */
+export function encryptionOf(config: S3Config): Encryption | null {
+  switch (config.encryption.mode) {
+    case 'none':
+      return null;
+    case 'SSE-S3':
+      return { kind: 'AES256' };
+    case 'SSE-KMS':
+      return { kind: 'aws:kms', kmsKeyId: config.encryption.kms_key_id ?? undefined };
+  }
+}
+
+/** The configured archive store on a given client: encryption and Object Lock as configured. */
+export function archiveStoreOn(s3: S3Client, config: Config): ArchiveStore {
+  return new ArchiveStore(
+    new Bucket(s3, config.s3.bucket, encryptionOf(config.s3)),
+    config.s3.prefix,
+    {
+      storageClass: config.s3.storage_class,
+      retentionOf: (names) => objectLockOf(config, names),
+    },
+  );
+}
+
 /** The archive store of the configured bucket, on a client of its own (`destroy` when done). */
 export function openArchiveStore(
-  config: S3Config,
+  config: Config,
   options: S3ClientOptions = {},
 ): { store: ArchiveStore; destroy: () => void } {
-  const s3 = createS3Client(config, options);
-  return {
-    store: new ArchiveStore(new Bucket(s3, config.bucket), config.prefix, config.storage_class),
-    destroy: () => s3.destroy(),
-  };
+  const s3 = createS3Client(config.s3, options);
+  return { store: archiveStoreOn(s3, config), destroy: () => s3.destroy() };
 }

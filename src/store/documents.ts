@@ -170,13 +170,21 @@ export type Watermark = z.infer<typeof watermarkSchema>;
 /** An inclusive range of UTC days (DayRange in src/shared/archive-types.ts). */
 export const dayRangeSchema = z.object({ first: day, last: day });
 
-/** UTC days of a table that the archive leaves alone until the hold is released. */
+/**
+ * UTC days of a table that the archive leaves alone until the hold is released: placed by a
+ * restore (its restored rows are not archived again) or, `kind: legal`, by `audit-archiver
+ * hold place` (the rows are kept in the table, and their archived objects under an S3 Object
+ * Lock legal hold, for litigation or an investigation). A hold without `kind` is a restore's.
+ */
 export const holdSchema = documentSchema(HOLD_FORMAT, {
   /** Names the hold: its key below `_holds/`, and what its release names. */
   id: text,
+  kind: z.enum(['restore', 'legal']).optional(),
   reason: text,
   days: z.array(dayRangeSchema),
-  /** The restore that placed it (a hold keeps its restored rows from being archived again). */
+  /** Who placed it, as they gave it (legal holds). */
+  placedBy: text.optional(),
+  /** The workflow that placed it. */
   workflowId: text,
   runId: text,
   createdAt: text,
@@ -187,6 +195,8 @@ export type Hold = z.infer<typeof holdSchema>;
 export const holdReleaseSchema = documentSchema(HOLD_RELEASE_FORMAT, {
   id: text,
   reason: text,
+  /** Who released it, as they gave it. */
+  releasedBy: text.optional(),
   /** The ReleaseHolds run that wrote it. */
   workflowId: text,
   releasedAt: text,

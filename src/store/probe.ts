@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Bucket } from './bucket';
+import { NotEncryptedError } from '../shared/errors';
+import { encryptionProblem, hasStatus, type Bucket } from './bucket';
 import { probeKey } from './layout';
 
 /** The store took a probe write it must refuse: its message is the doctor's whole report. */
@@ -61,5 +62,39 @@ export async function probeStore(bucket: Bucket, prefix: string): Promise<void> 
     });
   } finally {
     for (const k of written) await bucket.removeProbe(k).catch(() => undefined);
+  }
+}
+
+/**
+ * Proves the store encrypts what the archiver writes, before the first write that matters:
+ * a probe object is written (its answer must report the configured encryption) and read
+ * back with a HEAD (which must report it too), then removed. Throws NotEncryptedError
+ * naming what the store answered; does nothing when the config asks for no encryption.
+ */
+export async function proveEncryption(bucket: Bucket, prefix: string): Promise<void> {
+  const wanted = bucket.encryption;
+  if (!wanted) return;
+  const key = probeKey(prefix, `${randomUUID()}-encryption`);
+  try {
+    await bucket
+      .putIfAbsent(key, 'audit-archiver encryption probe\n', { contentType: 'text/plain' })
+      .catch((err: unknown) => {
+        // 400 or 501: the store cannot encrypt as asked (no KMS, an unknown key).
+        if (!hasStatus(err, 400) && !hasStatus(err, 501)) throw err;
+        throw new NotEncryptedError(
+          `${bucket.where(key)}: the store refused to encrypt a probe object with ${wanted.kind}: ${(err as Error).message}; nothing was archived`,
+          { key },
+          { cause: err },
+        );
+      });
+    const { encryption } = await bucket.protectionOf(key);
+    const problem = encryptionProblem(wanted, { ServerSideEncryption: encryption ?? undefined });
+    if (problem)
+      throw new NotEncryptedError(
+        `${bucket.where(key)}: the store does not encrypt: a probe object written with ${wanted.kind} reads back unencrypted (${problem}); nothing was archived`,
+        { key },
+      );
+  } finally {
+    await bucket.removeProbe(key).catch(() => undefined);
   }
 }

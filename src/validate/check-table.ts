@@ -194,6 +194,8 @@ export class TableCheck {
     readonly keys: Map<string, number>,
     private readonly signal: AbortSignal,
     private readonly progress: (details: Record<string, unknown>) => void,
+    /** The table's config requires its archive encrypted: an unencrypted object is a problem. */
+    private readonly requireEncryption = false,
   ) {
     this.problems = new Problems(input.maxProblems);
     this.sample = new BottomK(input.sampleSize);
@@ -398,7 +400,7 @@ export class TableCheck {
     const sample = deleted ? new BottomK(this.input.sampleSize) : undefined;
     let rows = 0;
     try {
-      await readBackVerified(this.archive, manifest, {
+      const stored = await readBackVerified(this.archive, manifest, {
         signal: this.signal,
         onRow: (row) => {
           if (deletion || deleted) {
@@ -411,6 +413,11 @@ export class TableCheck {
             this.progress({ objects: this.objects, object: obj.object, rows });
         },
       });
+      if (this.requireEncryption && stored.encryption === null)
+        this.problems.add(
+          obj.object,
+          'is not encrypted (the store reports no server-side encryption), but the table requires encryption',
+        );
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err;
       this.problems.add(obj.object, withoutWhere(err.message, obj.object));

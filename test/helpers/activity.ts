@@ -8,8 +8,8 @@ import type {
   ExportBatchInput,
   ExportedBatch,
 } from '../../src/shared/archive-types';
-import { ArchiveStore } from '../../src/store/archive-store';
-import { Bucket } from '../../src/store/bucket';
+import type { ArchiveStore } from '../../src/store/archive-store';
+import { archiveStoreOn } from '../../src/store/client';
 import type { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 
@@ -34,11 +34,7 @@ export const quietLogger = new DefaultLogger('ERROR');
 
 /** The archive store of a test config, on the test's own S3 client. */
 export function storeOf(config: Config, s3: S3Client): ArchiveStore {
-  return new ArchiveStore(
-    new Bucket(s3, config.s3.bucket),
-    config.s3.prefix,
-    config.s3.storage_class,
-  );
+  return archiveStoreOn(s3, config);
 }
 
 type ArchiveActs = Pick<ReturnType<typeof archiveActivities>, 'findBatch' | 'exportBatch'>;

@@ -441,6 +441,91 @@ export function badConfigs(base: ConfigInput): BadConfig[] {
     /set password_env or password_file, not both$/,
   );
 
+  // Compliance: retention bounds of a classification, encryption, legal holds
+  const qualified = `table ${table.schema ?? 'public'}\\.${table.name}`;
+  mutate(
+    "retention_days below its classification's minimum",
+    ': databases[0].tables[0].retention_days: ',
+    (c) => {
+      setAt(c, [...TABLE, 'classification'], 'confidential');
+      setAt(c, [...TABLE, 'retention_days'], 30);
+    },
+    new RegExp(
+      `${qualified}: retention_days 30 is below the minimum 90 of classification "confidential"$`,
+    ),
+  );
+  mutate(
+    "retention_days (inherited from defaults) above its classification's maximum",
+    ': databases[0].tables[0].retention_days: ',
+    (c) => {
+      setAt(c, ['compliance', 'classifications'], { restricted: { max_retention_days: 30 } });
+      setAt(c, [...TABLE, 'classification'], 'restricted');
+      setAt(c, ['defaults', 'retention_days'], 60);
+    },
+    new RegExp(
+      `${qualified}: retention_days 60 is above the maximum 30 of classification "restricted"$`,
+    ),
+  );
+  mutate(
+    'a classification the config does not define',
+    ': databases[0].tables[0].classification: ',
+    (c) => setAt(c, [...TABLE, 'classification'], 'secret'),
+    /classification "secret" is not in compliance\.classifications \(critical, confidential, internal, public\)$/,
+  );
+  mutate(
+    'a critical table (encryption required) with s3.encryption off',
+    ': databases[0].tables[0].classification: ',
+    (c) => {
+      setAt(c, [...TABLE, 'classification'], 'critical');
+      setAt(c, [...TABLE, 'retention_days'], 400);
+    },
+    /requires encryption \(classification "critical"\), but s3\.encryption\.mode is none/,
+  );
+  mutate(
+    'require_encryption on a table with s3.encryption off',
+    ': databases[0].tables[0].require_encryption: ',
+    (c) => setAt(c, [...TABLE, 'require_encryption'], true),
+    /requires encryption, but s3\.encryption\.mode is none/,
+  );
+  mutate(
+    'SSE-KMS without a key id',
+    ': s3.encryption.kms_key_id: ',
+    (c) => setAt(c, ['s3', 'encryption'], { mode: 'SSE-KMS' }),
+    /is required with mode SSE-KMS$/,
+  );
+  mutate(
+    'a KMS key id with SSE-S3',
+    ': s3.encryption.kms_key_id: ',
+    (c) => setAt(c, ['s3', 'encryption'], { mode: 'SSE-S3', kms_key_id: 'k1' }),
+    /is only used with mode SSE-KMS \(mode is SSE-S3\)$/,
+  );
+  mutate('an encryption mode that does not exist', ': s3.encryption.mode: ', (c) =>
+    setAt(c, ['s3', 'encryption'], { mode: 'AES256' }),
+  );
+  mutate(
+    'a legal hold whose until is before its since',
+    ': databases[0].tables[0].legal_hold: ',
+    (c) =>
+      setAt(c, [...TABLE, 'legal_hold'], {
+        reason: 'case 1',
+        since: '2024-05-01',
+        until: '2024-04-01',
+      }),
+    /until is before since$/,
+  );
+  mutate(
+    'a legal hold since a day that is not in the calendar',
+    ': databases[0].tables[0].legal_hold.since: ',
+    (c) => setAt(c, [...TABLE, 'legal_hold'], { reason: 'case 1', since: '2024-02-30' }),
+    /is not a calendar day$/,
+  );
+  mutate(
+    'a legal hold without a reason',
+    ': databases[0].tables[0].legal_hold: ',
+    (c) => setAt(c, [...TABLE, 'legal_hold'], { since: '2024-02-01' }),
+    /reason is required$/,
+  );
+
   // Broken YAML and roots that are not mappings
   const good = stringify(base);
   const yaml: [string, string][] = [

@@ -133,6 +133,10 @@ function skippedNote(t: TableResult): string {
     t.skipped?.nullKey && `${formatCount(t.skipped.nullKey)} with a NULL key`,
     t.skipped?.outOfRange &&
       `${formatCount(t.skipped.outOfRange)} dated -infinity or before year 1`,
+    ...(t.skipped?.held ?? []).map(
+      (h) =>
+        `${formatCount(h.rows)} of ${h.days.first}..${h.days.last} under legal hold ${h.hold} (${h.reason})${h.objectsLocked > 0 ? `, ${h.objectsLocked} archived objects locked` : ''}`,
+    ),
   ].filter(Boolean);
   return notes.length > 0 ? `; left in the table: ${notes.join(', ')}` : '';
 }

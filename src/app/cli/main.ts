@@ -11,6 +11,7 @@ import {
 } from './context';
 import { archiveCommand } from './archive-command';
 import { doctorCommand } from './doctor-command';
+import { holdCommand, type HoldAction, type HoldCommandOptions } from './hold-command';
 import { restoreCommand, type RestoreCommandOptions } from './restore-command';
 import { snapshotCommand } from './snapshot-command';
 import { validateCommand, type ValidateCommandOptions } from './validate-command';
@@ -173,6 +174,60 @@ Exit codes: 0 done, 1 the restore was refused or failed, 2 bad input.`,
       ),
   ).action((opts: GlobalOptions & RestoreCommandOptions) =>
     run(() => restoreCommand(ctxOf(opts), opts)),
+  );
+
+  const hold = program
+    .command('hold')
+    .description(
+      'place, list and release legal holds on a table without editing the config (needs a running worker)',
+    )
+    .addHelpText(
+      'after',
+      `
+A legal hold keeps the rows of its days in the table whatever their age: each archive run
+reports them as held, and objects already archived from those days get an S3 Object Lock
+legal hold where the bucket has Object Lock (nobody can delete them while it stands).
+Holds are written to the bucket with who placed them, why and when; releasing one writes a
+release record beside it and never deletes it. A table's config can hold rows too
+(legal_hold in docs/configuration.md); that hold ends only when the config says so.
+See docs/compliance.md.`,
+    );
+  const holdAction = (
+    action: HoldAction,
+    description: string,
+    extra: (cmd: Command) => Command = (cmd) => cmd,
+  ) =>
+    withCommon(
+      extra(
+        hold
+          .command(action)
+          .description(description)
+          .option('-d, --database <name>', 'database of the table')
+          .option(
+            '-t, --table <name>',
+            'the table (schema.table or table; quote names that hold a dot: "a.b".c)',
+          )
+          .option('--json', 'print only the result, as JSON, on stdout'),
+      ),
+    ).action((opts: GlobalOptions & HoldCommandOptions) =>
+      run(() => holdCommand(ctxOf(opts), action, opts)),
+    );
+  holdAction(
+    'place',
+    'hold the rows of a range of days in the table, and lock their archive',
+    (cmd) =>
+      cmd
+        .option('--reason <text>', 'why the rows are held (a case, a request, an audit)')
+        .option('--since <YYYY-MM-DD>', 'first UTC day held')
+        .option('--until <YYYY-MM-DD>', 'last UTC day held (default: every day from --since on)')
+        .option('--by <name>', 'who places the hold (default: user@host)'),
+  );
+  holdAction('list', "list the table's holds in force (legal ones and restores')");
+  holdAction('release', 'end holds: the archive takes their days again', (cmd) =>
+    cmd
+      .option('--hold <id...>', 'the holds to release (default: every hold of the table)')
+      .option('--reason <text>', 'why the hold ends')
+      .option('--by <name>', 'who releases it (default: user@host)'),
   );
 
   tableCommand(

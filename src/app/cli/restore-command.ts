@@ -1,22 +1,20 @@
-import { WorkflowFailedError, type Client } from '@temporalio/client';
-import type { ReleaseHolds, Restore } from '../../../workflows';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Restore } from '../../../workflows';
 import { selectTables } from '../../config';
 import { ConfigError } from '../../shared/errors';
 import { innermostMessage } from '../../shared/failures';
 import { tablePath } from '../../shared/names';
 import {
   CONFLICT_STRATEGIES,
-  releaseHoldsWorkflowId,
   restoreWorkflowId,
   type ConflictStrategy,
-  type ReleaseHoldsResult,
   type RestoreInput,
   type RestorePlan,
   type RestoreResult,
 } from '../../shared/restore-types';
-import type { ResolvedTableRef } from '../../shared/table-ref';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
+import { listOrRelease } from './hold-command';
 import { formatBytes, formatCount, formatTable, tableName } from './format';
 
 export interface RestoreCommandOptions {
@@ -86,7 +84,10 @@ export async function restoreCommand(
   const client = await connectClient(ctx.config.temporal, ctx.env);
   try {
     if (options.listHolds || options.releaseHolds)
-      return await holds(ctx, client, source, options).catch((err: unknown) => failed(ctx, err));
+      return await listOrRelease(ctx, client, source, {
+        release: options.releaseHolds === true,
+        ...(options.hold?.length && { holds: options.hold }),
+      }).catch((err: unknown) => failed(ctx, err));
     const input: RestoreInput = {
       ...source,
       ...(options.s3Key?.length && { objects: options.s3Key }),
@@ -177,36 +178,6 @@ function printResult(ctx: CommandContext, result: RestoreResult): number {
   ctx.out(
     `restored ${result.objects} objects, ${formatCount(result.rows)} rows: ${formatCount(result.inserted)} inserted, ${formatCount(result.overwritten)} overwritten, ${formatCount(result.skipped)} skipped (key exists), ${formatCount(result.identical)} already there`,
   );
-  return 0;
-}
-
-/** Lists or releases the table's holds through the ReleaseHolds workflow. */
-async function holds(
-  ctx: CommandContext,
-  client: Client,
-  table: ResolvedTableRef,
-  options: RestoreCommandOptions,
-): Promise<number> {
-  const dryRun = !options.releaseHolds;
-  const result: ReleaseHoldsResult = await client.workflow.execute<typeof ReleaseHolds>(
-    'ReleaseHolds',
-    {
-      taskQueue: ctx.config.temporal.task_queue,
-      workflowId: `${releaseHoldsWorkflowId(table)}/${new Date().toISOString()}`,
-      args: [{ ...table, dryRun, ...(options.hold?.length && { holds: options.hold }) }],
-      staticSummary: `${dryRun ? 'List' : 'Release'} holds of ${tableName(table)}`,
-    },
-  );
-  if (result.holds.length === 0) {
-    ctx.out('no holds on this table');
-    return 0;
-  }
-  for (const h of result.holds) {
-    const days = h.days.map((d) => (d.first === d.last ? d.first : `${d.first}..${d.last}`));
-    ctx.out(
-      `${result.released ? 'released' : 'held    '} ${h.id}: ${days.join(', ')} (${h.reason}, ${h.createdAt})`,
-    );
-  }
   return 0;
 }
 

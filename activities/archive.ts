@@ -13,12 +13,10 @@ import type {
   EstimateInput,
   ExportBatchInput,
   ExportBatchResult,
-  SurveyTableInput,
-  TableSurvey,
   VerifyBatchInput,
   VerifyBatchResult,
 } from '../src/shared/archive-types';
-import { surveyTable } from '../src/archive/survey';
+import { recordAudit } from './audit';
 import { requireSchema, withTable } from './context';
 import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
@@ -26,27 +24,6 @@ import { readThrottle } from './throttle';
 
 export function archiveActivities(deps: ActivityDeps) {
   return {
-    /** What a run reads once it holds the table's lock (src/archive/survey.ts). */
-    surveyTable(input: SurveyTableInput): Promise<TableSurvey> {
-      return withTable(deps, input.table, async (ctx, client) => {
-        const survey = await surveyTable(
-          {
-            client,
-            sql: ctx.sql,
-            archive: ctx.archive,
-            legalHold: ctx.table.legalHold,
-            objectLockEnabled: () => deps.store.bucket.objectLockEnabled(),
-          },
-          input.cutoff,
-        );
-        const { held, ...left } = survey.skipped;
-        for (const h of held ?? []) log.warn('rows kept in the table by a legal hold', { ...h });
-        if (left.nullKey + left.outOfRange > 0)
-          log.warn('rows the archive leaves in the table', { table: ctx.sql.table, ...left });
-        return survey;
-      });
-    },
-
     /**
      * Where the next batch starts (src/archive/export.ts findBatchDay), or null when no
      * eligible row is left: found before the export, so that the run records it and every
@@ -99,12 +76,17 @@ export function archiveActivities(deps: ActivityDeps) {
 
     /** Reads the batch back from the store and writes its deletion manifest (src/archive/verify.ts). */
     verifyBatch(input: VerifyBatchInput): Promise<VerifyBatchResult> {
-      return heartbeating((details) =>
-        verifyBatch(deps.store.table(input.table), input.object, {
+      return heartbeating(async (details) => {
+        const verified = await verifyBatch(deps.store.table(input.table), input.object, {
           signal: cancellationSignal(),
           progress: (rows) => details({ rows }),
-        }),
-      );
+        });
+        await recordAudit(deps, 'archive', `archive:${input.object}`, input.table, {
+          object: input.object,
+          ...verified,
+        });
+        return verified;
+      });
     },
 
     /**
@@ -130,6 +112,10 @@ export function archiveActivities(deps: ActivityDeps) {
           );
           log.info('batch deleted', { object: input.object, ...deleted });
           return deleted;
+        });
+        await recordAudit(deps, 'delete', `delete:${input.object}`, input.table, {
+          object: input.object,
+          ...result,
         });
         await advanceWatermark(deps.store.table(input.table), input.table, input.watermark);
         return { ...result, reading: await readThrottle(deps, input.table) };

@@ -12,6 +12,7 @@ import type { DayRange } from '../src/shared/archive-types';
 import type { PlaceHoldResult, ReleaseHoldsResult } from '../src/shared/restore-types';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { HOLD_FORMAT } from '../src/store/documents';
+import { recordAudit } from './audit';
 import type { ActivityDeps } from './deps';
 import { workflowIdOfActivity } from './heartbeat';
 
@@ -55,6 +56,13 @@ export function holdActivities(deps: ActivityDeps) {
         : new Map<LegalHold, number>();
       const objectsLocked = [...locked.values()].reduce((a, b) => a + b, 0);
       log.info('legal hold placed', { id: hold.id, table: archive.prefix, objectsLocked });
+      await recordAudit(deps, 'hold', `hold:${hold.id}`, table, {
+        id: hold.id,
+        reason: hold.reason,
+        days: input.days,
+        placedBy: input.placedBy,
+        objectsLocked,
+      });
       return { id: hold.id, days: input.days, objectsLocked, objectLock };
     },
 
@@ -80,18 +88,27 @@ export function holdActivities(deps: ActivityDeps) {
           log.info('hold released', { id, table: archive.prefix });
         },
       );
+      if (!result.released || result.holds.length === 0) return result;
       const legalDays = result.holds.filter((h) => h.kind === 'legal').flatMap((h) => h.days);
-      if (!result.released || legalDays.length === 0) return result;
-      if (!(await deps.store.bucket.objectLockEnabled())) return { ...result, objectsUnlocked: 0 };
-      const stillHeld = heldDays(
-        legalHoldsInForce(
-          configured.legalHold,
-          await archive.holds(),
-          `${TODAY_AND_BEYOND}T00:00:00Z`,
-        ),
-      );
-      const objectsUnlocked = await unlockReleasedObjects(archive, legalDays, stillHeld);
-      return { ...result, objectsUnlocked };
+      let objectsUnlocked: number | undefined;
+      if (legalDays.length > 0 && (await deps.store.bucket.objectLockEnabled())) {
+        const stillHeld = heldDays(
+          legalHoldsInForce(
+            configured.legalHold,
+            await archive.holds(),
+            `${TODAY_AND_BEYOND}T00:00:00Z`,
+          ),
+        );
+        objectsUnlocked = await unlockReleasedObjects(archive, legalDays, stillHeld);
+      }
+      const ids = result.holds.map((h) => h.id);
+      await recordAudit(deps, 'release', `release:${ids.join(',')}`, table, {
+        ids,
+        reason: input.reason,
+        ...(input.releasedBy !== undefined && { releasedBy: input.releasedBy }),
+        ...(objectsUnlocked !== undefined && { objectsUnlocked }),
+      });
+      return objectsUnlocked === undefined ? result : { ...result, objectsUnlocked };
     },
   };
 }

@@ -1,4 +1,5 @@
 import { archiveActivities } from './archive';
+import { auditActivities } from './audit';
 import { wireActivities } from './wiring';
 import type { ActivityDeps } from './deps';
 import { holdActivities } from './holds';
@@ -6,6 +7,7 @@ import { lockActivities } from './lock';
 import { planActivities } from './plan';
 import { restoreActivities } from './restore';
 import { schemaActivities } from './schema';
+import { surveyActivities } from './survey';
 import { throttleActivities } from './throttle';
 import { validateActivities } from './validate';
 
@@ -25,11 +27,13 @@ export function createActivities(deps: ActivityDeps) {
       ...planActivities(deps),
       ...schemaActivities(deps),
       ...lockActivities(deps),
+      ...surveyActivities(deps),
       ...archiveActivities(deps),
       ...restoreActivities(deps),
       ...holdActivities(deps),
       ...throttleActivities(deps),
       ...validateActivities(deps),
+      ...auditActivities(deps),
     },
     OWN_HEARTBEAT,
   );

@@ -16,7 +16,9 @@ import {
   type RestorePlan,
   type RestoreTarget,
 } from '../src/shared/restore-types';
+import { tablePath } from '../src/shared/names';
 import { HOLD_FORMAT, RESTORE_RECEIPT_FORMAT } from '../src/store/documents';
+import { recordAudit } from './audit';
 import { withClient } from './context';
 import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
@@ -97,6 +99,13 @@ export function restoreActivities(deps: ActivityDeps) {
           restoredAt: new Date().toISOString(),
         });
         log.info('object restored', { ...result });
+        await recordAudit(
+          deps,
+          'restore',
+          `restore:${input.object}:${tablePath(input.target)}`,
+          input.source,
+          { ...result, target: input.target, conflict: input.conflict, lines: input.lines },
+        );
         return result;
       });
     },

@@ -7,7 +7,8 @@ import { mapLimit } from '../src/util/concurrency';
 import { TableCheck } from '../src/validate/check-table';
 import { withTable } from './context';
 import type { ActivityDeps } from './deps';
-import { heartbeating } from './heartbeat';
+import { heartbeating, workflowIdOfActivity } from './heartbeat';
+import { recordAudit } from './audit';
 
 /** Objects read back at once within one table: the store's latency, not its bandwidth, bounds a validation. */
 const OBJECTS_IN_FLIGHT = 4;
@@ -92,7 +93,7 @@ export function validateActivities(deps: ActivityDeps) {
         await check.documents();
         check.reportMissingSchemas();
         const sampled = await sampleCheck(check);
-        return {
+        const result = {
           ...ref,
           objects: check.objects,
           rows: check.rows,
@@ -100,6 +101,15 @@ export function validateActivities(deps: ActivityDeps) {
           problems: check.problems.list(),
           problemCount: check.problems.count,
         };
+        await recordAudit(deps, 'validate', `validate:${workflowIdOfActivity()}`, ref, {
+          objects: result.objects,
+          rows: result.rows,
+          sampled,
+          problemCount: result.problemCount,
+          ...(input.startDate && { startDate: input.startDate }),
+          ...(input.endDate && { endDate: input.endDate }),
+        });
+        return result;
       });
     },
   };

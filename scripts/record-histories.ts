@@ -19,6 +19,7 @@ import type { Activities } from '../activities';
 import type {
   ArchiveAll,
   ArchiveTable,
+  AuditTrail,
   PlaceHold,
   ReleaseHolds,
   Restore,
@@ -178,6 +179,12 @@ async function main(): Promise<void> {
         args: [ref],
       });
       await save(client, 'release-holds', id('release-holds'));
+      await client.workflow.execute<typeof AuditTrail>('AuditTrail', {
+        taskQueue,
+        workflowId: id('audit-trail'),
+        args: [{ verify: true }],
+      });
+      await save(client, 'audit-trail', id('audit-trail'));
     } finally {
       await worker.stop();
     }

@@ -90,7 +90,9 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
       return { outcome: 'locked', heldBy: first.heldBy };
     }
     if (!state.schemaHash) {
-      const snapshot = await patience.run('snapshot the schema', () => snapshotSchema(ref));
+      const snapshot = await patience.run('snapshot the schema', () =>
+        snapshotSchema({ ...ref, enforceDrift: true }),
+      );
       state.schemaHash = snapshot.schemaHash;
       schemaChanged = snapshot.previousSchemaHash !== null;
     }

@@ -6,3 +6,4 @@ export { Restore } from './restore';
 export { Validate } from './validate';
 export { ReleaseHolds } from './release-holds';
 export { PlaceHold } from './place-hold';
+export { AuditTrail } from './audit-trail';

@@ -47,3 +47,19 @@ export function diffSchemas(
         : { from: before.primaryKey, to: after.primaryKey },
   };
 }
+
+/** A change in words: `added a (text), b (int); removed c; d text -> jsonb; key id -> (id, at)`. */
+export function describeChange(change: SchemaChange): string {
+  const parts = [
+    change.added.length > 0 &&
+      `added ${change.added.map((c) => `${c.name} (${c.type})`).join(', ')}`,
+    change.removed.length > 0 && `removed ${change.removed.map((c) => c.name).join(', ')}`,
+    ...change.changed.map(
+      (c) =>
+        `${c.name} ${c.from.type}${c.from.nullable ? '' : ' not null'} -> ${c.to.type}${c.to.nullable ? '' : ' not null'}`,
+    ),
+    change.primaryKey &&
+      `primary key (${change.primaryKey.from.join(', ')}) -> (${change.primaryKey.to.join(', ')})`,
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join('; ') : 'column order or details changed';
+}

@@ -57,6 +57,12 @@ const compressionLevel = z
     "gzip level of the data objects. On typical audit rows 3 compresses about as fast as 1 and 6% smaller; 6 takes about twice the worker's CPU for 6% less again, 9 six times for 10% less. Objects of any level read back alike.",
   );
 
+const schemaDrift = z
+  .enum(['warn', 'block', 'follow'])
+  .describe(
+    "What a run does when the table's schema changed since its last snapshot: warn (log a warning, record the change, archive with the new schema), block (stop before any export, naming the change, until `audit-archiver snapshot-schema` accepts it) or follow (record the change and go on quietly). Every change is recorded in the audit trail.",
+  );
+
 /** Settings a table inherits from `defaults` unless it sets them itself. */
 const pauseBetweenBatches = z
   .number()
@@ -225,6 +231,7 @@ const defaultsSchema = z
     batch_size: batchSize.default(10_000),
     compression_level: compressionLevel.default(3),
     pause_between_batches_ms: pauseBetweenBatches.default(0),
+    schema_drift: schemaDrift.default('warn'),
     throttle: throttleDefaultsSchema.prefault({}),
   })
   .describe('Table settings that every table inherits unless it sets its own.');
@@ -307,6 +314,22 @@ const complianceSchema = z
       .describe(
         'Data classifications by name, each with its retention bounds and encryption rule. Naming any replaces the defaults: critical (at least 365 days in the database, encryption required), confidential (at least 90), internal (at least 30), public (no bounds).',
       ),
+    audit_trail: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Write the tamper-evident audit trail: a hash-chained, write-once record of every archived batch, delete, restore, validate, hold, release, legal-hold skip and schema change, under `<prefix>_audit-trail/` (`audit-archiver audit verify|show`).',
+          ),
+        retention_days: optionalDays
+          .default(null)
+          .describe(
+            'Days each audit record is kept from deletion by S3 Object Lock retention (mode object_lock_mode); the bucket must have Object Lock. null: none.',
+          ),
+      })
+      .prefault({})
+      .describe("The audit trail of the archiver's own actions (docs/compliance.md)."),
     object_lock_mode: z
       .enum(['GOVERNANCE', 'COMPLIANCE'])
       .default('GOVERNANCE')
@@ -364,6 +387,7 @@ const tableSchema = z.strictObject({
   pause_between_batches_ms: pauseBetweenBatches
     .optional()
     .describe('Overrides defaults.pause_between_batches_ms.'),
+  schema_drift: schemaDrift.optional().describe('Overrides defaults.schema_drift.'),
 });
 
 const databaseSchema = z.strictObject({

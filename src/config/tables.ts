@@ -22,6 +22,8 @@ export interface ResolvedTable {
   objectLock: ObjectLockRetention | null;
   /** The config's legal hold on it, or null. */
   legalHold: ConfiguredLegalHold | null;
+  /** What a run does when its schema changed since the last snapshot. */
+  schemaDrift: 'warn' | 'block' | 'follow';
 }
 
 export type ConfiguredLegalHold = NonNullable<TableConfig['legal_hold']>;
@@ -54,6 +56,7 @@ function resolve(config: Config, database: DatabaseConfig, table: TableConfig): 
     objectLock:
       lockDays === null ? null : { days: lockDays, mode: config.compliance.object_lock_mode },
     legalHold: table.legal_hold ?? null,
+    schemaDrift: table.schema_drift ?? config.defaults.schema_drift,
   };
 }
 

@@ -127,6 +127,15 @@ export class StoreRefusedError extends ArchiverError {
 }
 
 /**
+ * The table's schema changed since its last snapshot and its schema_drift policy is block:
+ * nothing is archived until the change is accepted (SnapshotSchema).
+ */
+export class SchemaDriftError extends ArchiverError {
+  readonly code = 'SCHEMA_DRIFT';
+  readonly retryable = false;
+}
+
+/**
  * The store did not encrypt a write the config asks it to encrypt (its answer names no
  * server-side encryption, or another kind or key). No retry can fix the store's settings.
  */
@@ -163,6 +172,7 @@ const ERROR_CLASSES: readonly ArchiverErrorClass[] = [
   DatabaseRefusedError,
   StoreRefusedError,
   NotEncryptedError,
+  SchemaDriftError,
   StillBusyError,
 ];
 

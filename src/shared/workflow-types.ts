@@ -1,7 +1,13 @@
 import type { ResolvedTableRef, TableRef } from './table-ref';
 
 /** Input of the SnapshotSchema workflow (and the snapshotSchema activity). */
-export type SnapshotSchemaInput = TableRef;
+export interface SnapshotSchemaInput extends TableRef {
+  /**
+   * Set by archive runs: a table whose schema_drift is block stops when its schema changed.
+   * SnapshotSchema itself leaves it unset, so that it accepts a change.
+   */
+  enforceDrift?: boolean;
+}
 
 export interface SnapshotSchemaResult extends ResolvedTableRef {
   schemaHash: string;

@@ -3,6 +3,7 @@ import type { StorageClass } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { DocumentError, ObjectConflictError, VerificationError } from '../shared/errors';
 import type { TableNames } from '../shared/names';
+import { AuditTrail } from './audit-trail';
 import type { Bucket, Retention } from './bucket';
 import {
   deleteIntentSchema,
@@ -29,6 +30,7 @@ import {
   type SchemaChange,
   type SchemaSnapshot,
   type Watermark,
+  parseDocument,
 } from './documents';
 import {
   dataKeyOfSidecar,
@@ -82,6 +84,9 @@ const serialise = (doc: unknown) => `${JSON.stringify(doc, null, 1)}\n`;
  * pointers that say so (watermark, latest schema, restore receipts).
  */
 export class ArchiveStore {
+  /** The archive's audit trail, or null when the config turns it off. */
+  readonly audit: AuditTrail | null;
+
   constructor(
     readonly bucket: Bucket,
     readonly prefix: string,
@@ -89,8 +94,14 @@ export class ArchiveStore {
       storageClass: StorageClass;
       /** The Object Lock retention each table's archive is written with (null: none). */
       retentionOf?: (names: TableNames) => Retention | null;
+      /** Keep an audit trail, its records under this retention (null: none). */
+      auditTrail?: { retain: Retention | null } | null;
     },
-  ) {}
+  ) {
+    this.audit = options.auditTrail
+      ? new AuditTrail(bucket, prefix, options.auditTrail.retain)
+      : null;
+  }
 
   /** The archive of one table. */
   table(names: TableNames): TableArchive {
@@ -493,27 +504,4 @@ const TABLE_DOCUMENTS: readonly [RegExp, z.ZodType][] = [
 function dayFolder(day: string): string {
   const [year, month, date] = day.split('-');
   return `year=${year}/month=${month}/day=${date}/`;
-}
-
-/** A document's text as the schema's type, or a DocumentError naming where and what is wrong. */
-export function parseDocument<S extends z.ZodType>(
-  where: string,
-  body: string,
-  schema: S,
-): z.infer<S> {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new DocumentError(`${where}: is not valid JSON (truncated or damaged?)`, { where });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new DocumentError(`${where}: is not a JSON object`, { where });
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new DocumentError(`${where}: ${path}${issue.message}`, { where });
-  }
-  return parsed.data;
 }

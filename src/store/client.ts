@@ -3,7 +3,7 @@ import { Agent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { objectLockOf, type Config, type S3Config } from '../config';
 import { ArchiveStore } from './archive-store';
-import { Bucket, type Encryption } from './bucket';
+import { Bucket, type Encryption, type Retention } from './bucket';
 
 export interface S3ClientOptions {
   /** Attempts per request, including the first; the SDK backs off between them. */
@@ -44,6 +44,13 @@ export function encryptionOf(config: S3Config): Encryption | null {
   }
 }
 
+/** Whether the config keeps an audit trail, and the Object Lock retention of its records. */
+function auditTrailOf(config: Config): { retain: Retention | null } | null {
+  const { audit_trail: trail, object_lock_mode: mode } = config.compliance;
+  if (!trail.enabled) return null;
+  return { retain: trail.retention_days === null ? null : { mode, days: trail.retention_days } };
+}
+
 /** The configured archive store on a given client: encryption and Object Lock as configured. */
 export function archiveStoreOn(s3: S3Client, config: Config): ArchiveStore {
   return new ArchiveStore(
@@ -52,6 +59,7 @@ export function archiveStoreOn(s3: S3Client, config: Config): ArchiveStore {
     {
       storageClass: config.s3.storage_class,
       retentionOf: (names) => objectLockOf(config, names),
+      auditTrail: auditTrailOf(config),
     },
   );
 }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { AUDIT_ACTIONS } from '../shared/audit-types';
+import { DocumentError } from '../shared/errors';
 
 /**
  * Every JSON document the archiver keeps in the bucket, as a schema. Reading a document
@@ -32,6 +34,8 @@ export const RESTORE_RECEIPT_FORMAT = 'audit-archiver/restore-receipt@1';
 export const SCHEMA_SNAPSHOT_FORMAT = 'audit-archiver/schema-snapshot@1';
 export const LATEST_SCHEMA_FORMAT = 'audit-archiver/latest-schema@1';
 export const SCHEMA_CHANGE_FORMAT = 'audit-archiver/schema-change@1';
+export const AUDIT_RECORD_FORMAT = 'audit-archiver/audit-record@1';
+export const AUDIT_HEAD_FORMAT = 'audit-archiver/audit-head@1';
 
 /** Describes one data object: enough to list, validate and restore it from the bucket alone. */
 export const objectManifestSchema = documentSchema(OBJECT_MANIFEST_FORMAT, {
@@ -263,3 +267,56 @@ export const schemaChangeSchema = documentSchema(SCHEMA_CHANGE_FORMAT, {
   primaryKey: z.object({ from: z.array(text), to: z.array(text) }).nullable(),
 });
 export type SchemaChange = z.infer<typeof schemaChangeSchema>;
+
+/**
+ * One record of the audit trail: what the archiver did, who did it and when. Records form a
+ * hash chain: `hash` is the SHA-256 of the record without it (compact JSON, in this order),
+ * and `prev` the `hash` of the record before (null for the first), so that editing,
+ * removing or reordering any record shows (src/store/audit-trail.ts).
+ */
+export const auditRecordSchema = documentSchema(AUDIT_RECORD_FORMAT, {
+  seq: count,
+  prev: sha256.nullable(),
+  at: text,
+  action: z.enum(AUDIT_ACTIONS),
+  /** Names the event: a retried step that wrote its record twice writes the same event. */
+  event: text,
+  /** The worker process (pid@host) and the workflow run whose step it was. */
+  actor: z.object({ worker: text, workflowId: text, runId: text }),
+  table: z.object(tableFields).nullable(),
+  /** Object keys, counts, checksums: what the action was about. */
+  details: z.record(z.string(), z.unknown()),
+  hash: sha256,
+});
+export type AuditRecord = z.infer<typeof auditRecordSchema>;
+
+/** The newest record of the trail as its writer last saw it: a hint for writers, a check for readers. */
+export const auditHeadSchema = documentSchema(AUDIT_HEAD_FORMAT, {
+  seq: count,
+  hash: sha256,
+  at: text,
+});
+export type AuditHead = z.infer<typeof auditHeadSchema>;
+
+/** A document's text as the schema's type, or a DocumentError naming where and what is wrong. */
+export function parseDocument<S extends z.ZodType>(
+  where: string,
+  body: string,
+  schema: S,
+): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new DocumentError(`${where}: is not valid JSON (truncated or damaged?)`, { where });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new DocumentError(`${where}: is not a JSON object`, { where });
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new DocumentError(`${where}: ${path}${issue.message}`, { where });
+  }
+  return parsed.data;
+}

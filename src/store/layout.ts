@@ -97,3 +97,14 @@ export const holdReleaseKey = (at: TableLocation, id: string) =>
 /** The doctor's probe objects: the only keys anything ever deletes. */
 export const probeKey = (prefix: string, name: string) => `${prefix}_doctor/probe-${name}`;
 export const isProbeKey = (key: string) => /(^|\/)_doctor\/probe-[^/]+$/.test(key);
+
+/** The audit trail: one write-once record per key, numbered from 0, below the archive prefix. */
+export const auditTrailPrefix = (prefix: string) => `${prefix}_audit-trail/`;
+export const auditRecordKey = (prefix: string, seq: number) =>
+  `${auditTrailPrefix(prefix)}${String(seq).padStart(12, '0')}.json`;
+export const auditHeadKey = (prefix: string) => `${prefix}_audit-trail-head.json`;
+/** The number of an audit record's key, or undefined for any other key. */
+export function seqOfAuditKey(prefix: string, key: string): number | undefined {
+  const match = /^(\d{12})\.json$/.exec(key.slice(auditTrailPrefix(prefix).length));
+  return key.startsWith(auditTrailPrefix(prefix)) && match ? Number(match[1]) : undefined;
+}

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -17,7 +19,9 @@ import { archiveTableWorkflowId, type ArchiveTableOutcome } from '../../src/shar
 import { innermostMessage } from '../../src/shared/failures';
 import type { ValidateResult } from '../../src/shared/validate-types';
 import { createS3Client } from '../../src/store/client';
-import type { ArchiveTable, Validate } from '../../workflows';
+import type { ArchiveTable, Restore, Validate } from '../../workflows';
+import type { AuditRecord } from '../../src/store/documents';
+import { auditRecordKey } from '../../src/store/layout';
 import { PrivateMinio } from '../../scripts/chaos/servers';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
@@ -297,6 +301,83 @@ describe('Compliance: encryption, Object Lock retention and legal holds (real st
     assert.equal(after.outcome, 'archived');
     assert.equal(await countRows(db, `actor = 'late'`), 0, 'released: the late rows are archived');
   });
+  it('audit verify passes on the real history of archive, restore, validate, hold and release, and names a record edited afterwards', async () => {
+    const file = writeConfigFile(input);
+    await db.query('create table audit_log_side (like audit_log including all)');
+    const restored = await worker.client.workflow.execute<typeof Restore>('Restore', {
+      taskQueue: worker.taskQueue,
+      workflowId: `restore-${randomUUID()}`,
+      args: [{ database: db.name, table: 'audit_log', targetTable: 'audit_log_side' }],
+    });
+    assert.equal(restored.outcome, 'restored');
+    const validated = await runMain(['validate', '-c', file]);
+    assert.equal(validated.code, 0, validated.stdout + validated.stderr);
+
+    const verified = await runMain(['audit', 'verify', '-c', file]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const shown = await runMain(['audit', 'show', '-c', file, '--json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    const { records } = JSON.parse(shown.stdout) as { records: AuditRecord[] };
+    assert.match(
+      verified.stdout,
+      new RegExp(
+        `^audit trail intact: ${records.length} records, each chained to the one before$`,
+        'm',
+      ),
+    );
+    const actions = new Set(records.map((r) => r.action));
+    for (const action of [
+      'archive',
+      'delete',
+      'restore',
+      'validate',
+      'hold',
+      'release',
+      'legal-hold-skip',
+    ])
+      assert.ok(actions.has(action as AuditRecord['action']), `a ${action} record`);
+    const deletes = records.filter((r) => r.action === 'delete');
+    assert.equal(
+      deletes.reduce((n, r) => n + Number(r.details.deleted), 0),
+      300 + 5,
+      'the delete records count every row deleted',
+    );
+    const hold = records.find((r) => r.action === 'hold')!;
+    assert.equal(hold.details.placedBy, 'compliance-officer');
+    assert.equal(hold.table?.database, db.name);
+    assert.match(hold.actor.workflowId, /^place-hold\//);
+
+    const filtered = await runMain(['audit', 'show', '-c', file, '--action', 'hold', 'release']);
+    assert.equal(filtered.code, 0, filtered.stderr);
+    assert.deepEqual(
+      filtered.stdout
+        .split('\n')
+        .filter((l) => /^\d+ /.test(l))
+        .map((l) => l.split(/\s+/)[2]),
+      ['hold', 'release'],
+    );
+
+    // Versioning keeps the old version; the trail is edited as a thief would, in place.
+    const key = auditRecordKey(prefix, hold.seq);
+    const original = await s3.send(new GetObjectCommand({ Bucket: LOCKED_BUCKET, Key: key }));
+    const text = await original.Body!.transformToString();
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: LOCKED_BUCKET,
+        Key: key,
+        Body: text.replace('compliance-officer', 'somebody-else'),
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: KMS_KEY,
+      }),
+    );
+    const broken = await runMain(['audit', 'verify', '-c', file]);
+    assert.equal(broken.code, 1);
+    assert.match(
+      broken.stdout,
+      new RegExp(`^audit trail broken: first problem at record ${hold.seq}$`, 'm'),
+    );
+    assert.match(broken.stdout, new RegExp(`record ${hold.seq} was edited`));
+  });
 });
 
 describe('Compliance: a store that does not encrypt (a MinIO without a KMS key)', function () {
@@ -424,5 +505,74 @@ describe('Compliance: validate reports objects of an encryption-requiring table 
       assert.match(p.key, /\.jsonl\.gz$/);
       assert.match(p.problem, /is not encrypted .* but the table requires encryption/);
     }
+  });
+});
+
+describe('Compliance: schema drift policy block', function () {
+  this.timeout(180_000);
+  let db: TestDatabase;
+  let worker: TestWorker;
+  const prefix = `compliance-drift-${randomUUID()}/`;
+  let input: ConfigInput;
+
+  before(async () => {
+    db = await TestDatabase.create();
+    await auditTable(db, 8, 10, 3);
+    input = testConfigInput({
+      database: db.name,
+      prefix,
+      taskQueue: uniqueTaskQueue(),
+      overrides: (c) => {
+        c.defaults = { retention_days: 3, batch_size: 100, schema_drift: 'block' };
+      },
+    });
+    worker = await startTestWorker(parseConfig(stringify(input), 'drift.yaml', {}));
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await db?.drop();
+  });
+
+  it('stops a run before any export when the schema changed, naming the change, until snapshot-schema accepts it', async () => {
+    assert.equal((await archive(worker, db.name)).outcome, 'archived');
+    await db.query('alter table audit_log add column note text');
+    await db.query(
+      `insert into audit_log (created_at, actor, note) values (now() - interval '5 days', 'late', 'x')`,
+    );
+    const failure = await archive(worker, db.name).then(
+      () => assert.fail('the run must stop'),
+      (err: unknown) => err,
+    );
+    assert.ok(failure instanceof WorkflowFailedError);
+    assert.match(
+      innermostMessage(failure),
+      /public\.audit_log: the schema changed since the last snapshot \(added note \(text\)\); schema_drift is block, so nothing was archived/,
+    );
+    assert.equal(await countRows(db, `actor = 'late'`), 1, 'nothing archived');
+
+    const file = writeConfigFile(input);
+    const accepted = await runMain(['snapshot-schema', '-c', file, '-t', 'audit_log']);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal((await archive(worker, db.name)).outcome, 'archived');
+    assert.equal(await countRows(db, `actor = 'late'`), 0, 'archived once accepted');
+
+    const shown = await runMain([
+      'audit',
+      'show',
+      '-c',
+      file,
+      '--action',
+      'schema-change',
+      '--json',
+    ]);
+    const { records } = JSON.parse(shown.stdout) as { records: AuditRecord[] };
+    assert.deepEqual(
+      records.map((r) => [r.details.blocked, r.details.summary]),
+      [
+        [true, 'added note (text)'],
+        [false, 'added note (text)'],
+      ],
+    );
   });
 });

@@ -10,6 +10,8 @@ import {
   type GlobalOptions,
 } from './context';
 import { archiveCommand } from './archive-command';
+import { auditCommand, type AuditCommandOptions } from './audit-command';
+import { AUDIT_ACTIONS } from '../../shared/audit-types';
 import { doctorCommand } from './doctor-command';
 import { holdCommand, type HoldAction, type HoldCommandOptions } from './hold-command';
 import { restoreCommand, type RestoreCommandOptions } from './restore-command';
@@ -228,6 +230,43 @@ See docs/compliance.md.`,
       .option('--hold <id...>', 'the holds to release (default: every hold of the table)')
       .option('--reason <text>', 'why the hold ends')
       .option('--by <name>', 'who releases it (default: user@host)'),
+  );
+
+  const audit = program
+    .command('audit')
+    .description(
+      "verify or show the tamper-evident audit trail of the archiver's own actions (needs a running worker)",
+    )
+    .addHelpText(
+      'after',
+      `
+Every archived batch, delete, restore, validate, hold, release, legal-hold skip and schema
+change writes a record to the bucket (<prefix>_audit-trail/): who (the worker, the workflow
+run), what (table, object keys, counts, checksums) and when. Records are write-once, numbered
+in order and chained by hash, under Object Lock retention when compliance.audit_trail sets
+one. See docs/compliance.md.`,
+    );
+  withCommon(
+    audit
+      .command('verify')
+      .description('walk the chain; exit 1 naming the first broken, missing or reordered record')
+      .option('--json', 'print only the result, as JSON, on stdout'),
+  ).action((opts: GlobalOptions & AuditCommandOptions) =>
+    run(() => auditCommand(ctxOf(opts), true, opts)),
+  );
+  withCommon(
+    audit
+      .command('show')
+      .description('list audit records, oldest first')
+      .option('-d, --database <name>', 'only records of this database')
+      .option('-t, --table <name>', 'only records of this table (schema.table or table)')
+      .option('--action <action...>', `only these actions (${AUDIT_ACTIONS.join(', ')})`)
+      .option('--start-date <YYYY-MM-DD>', 'first UTC day', parseDay)
+      .option('--end-date <YYYY-MM-DD>', 'last UTC day', parseDay)
+      .option('--limit <n>', 'show at most the newest n records (default 500)', parseCount)
+      .option('--json', 'print only the result, as JSON, on stdout'),
+  ).action((opts: GlobalOptions & AuditCommandOptions) =>
+    run(() => auditCommand(ctxOf(opts), false, opts)),
   );
 
   tableCommand(

@@ -111,7 +111,7 @@ describe('configuration', () => {
     const text = SEED.replace('defaults:\n', 'defaults:\n  colour: blue\n');
     assert.equal(
       errorOf(text),
-      'config.yaml: defaults: unknown key "colour" (expected one of: retention_days, batch_size, compression_level, pause_between_batches_ms, throttle)',
+      'config.yaml: defaults: unknown key "colour" (expected one of: retention_days, batch_size, compression_level, pause_between_batches_ms, schema_drift, throttle)',
     );
   });
 

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -22,7 +25,7 @@ import { createS3Client } from '../../src/store/client';
 import type { ArchiveTable, Restore, Validate } from '../../workflows';
 import type { AuditRecord } from '../../src/store/documents';
 import { auditRecordKey } from '../../src/store/layout';
-import { PrivateMinio } from '../../scripts/chaos/servers';
+import { binaryPath, PrivateMinio } from '../../scripts/chaos/servers';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
 import { runMain } from '../helpers/in-process-cli';
@@ -574,5 +577,153 @@ describe('Compliance: schema drift policy block', function () {
         [false, 'added note (text)'],
       ],
     );
+  });
+});
+
+describe('Compliance: an https S3 endpoint behind a private CA (s3.ca_file)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let server: ChildProcess | undefined;
+  let endpoint: string;
+  let caFile: string;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'aa-tls-minio-'));
+    const certs = path.join(dir, 'certs');
+    mkdirSync(certs);
+    caFile = path.join(dir, 'ca.crt');
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    // A CA of the test's own, and a server certificate it signs for 127.0.0.1.
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=audit-archiver test CA',
+    );
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      path.join(certs, 'private.key'),
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=127.0.0.1',
+    );
+    writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      path.join(certs, 'public.crt'),
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+    );
+    const port = await freePort();
+    endpoint = `https://127.0.0.1:${port}`;
+    server = spawn(
+      binaryPath('minio'),
+      [
+        'server',
+        path.join(dir, 'data'),
+        '--address',
+        `127.0.0.1:${port}`,
+        '--console-address',
+        `127.0.0.1:${await freePort()}`,
+        '--certs-dir',
+        certs,
+        '--quiet',
+      ],
+      {
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          MINIO_ROOT_USER: 'minioadmin',
+          MINIO_ROOT_PASSWORD: 'minioadmin',
+          MINIO_UPDATE: 'off',
+          MINIO_CALLHOME_ENABLE: 'off',
+        },
+      },
+    );
+    const agent = new Agent({ ca: readFileSync(caFile) });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const live = await new Promise<boolean>((resolve) =>
+        httpsGet(`${endpoint}/minio/health/live`, { agent }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        }).on('error', () => resolve(false)),
+      );
+      if (live) break;
+      if (Date.now() > deadline) throw new Error('the TLS MinIO did not start within 60 s');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const s3 = createS3Client({
+      ...testConfig({ database: 'x', prefix: '' }).s3,
+      endpoint,
+      ca_file: caFile,
+    });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'tls' }));
+    } finally {
+      s3.destroy();
+    }
+  });
+
+  after(() => {
+    server?.kill('SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is reached with the CA bundle, and refused, naming the certificate, without it', async () => {
+    const db = await TestDatabase.create();
+    try {
+      await auditTable(db, 4, 2, 2);
+      const config = (ca: string | null) =>
+        writeConfigFile(
+          testConfigInput({
+            database: db.name,
+            prefix: 'tls/',
+            overrides: (c) => {
+              c.s3.endpoint = endpoint;
+              c.s3.bucket = 'tls';
+              c.s3.ca_file = ca;
+            },
+          }),
+        );
+      const trusted = await runMain(['doctor', '-c', config(caFile)]);
+      assert.match(
+        trusted.stdout,
+        /^ok {4}bucket s3:\/\/tls\/tls\/ \(https:\/\/127\.0\.0\.1:\d+\): reachable/m,
+      );
+      const untrusted = await runMain(['doctor', '-c', config(null)]);
+      assert.equal(untrusted.code, 1);
+      assert.match(
+        untrusted.stdout,
+        /^FAIL {2}bucket s3:\/\/tls\/tls\/ .*(self[- ]signed|certificate|issuer)/im,
+      );
+    } finally {
+      await db.drop();
+    }
   });
 });

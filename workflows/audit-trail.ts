@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReadAuditTrailResult } from '../activities/audit';
 import {
@@ -10,7 +10,7 @@ import {
 import { INVALID_INPUT } from '../src/shared/table-ref';
 
 import { STREAMING } from './activity-options';
-import { Patience } from './patience';
+import { patienceInDetails } from './patience';
 
 const { readAuditTrail } = proxyActivities<Activities>(STREAMING);
 
@@ -27,10 +27,7 @@ export async function AuditTrail(given: AuditTrailInput = {}): Promise<ReadAudit
       `workflow input: actions: ${unknown.join(', ')} (expected ${AUDIT_ACTIONS.join(', ')})`,
       INVALID_INPUT,
     );
-  const patience = new Patience(
-    (waiting) => setCurrentDetails(waiting ? `Waiting out a fault: ${waiting.lastError}` : ''),
-    8_000,
-  );
+  const patience = patienceInDetails();
   return patience.run('read the audit trail', () =>
     readAuditTrail({
       verify: input.verify === true,

@@ -1,4 +1,4 @@
-import { ActivityFailure, log, sleep, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, log, setCurrentDetails, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Waiting } from '../src/shared/archive-types';
 import { innermostMessage } from '../src/shared/failures';
 
@@ -66,4 +66,15 @@ export class Patience {
       }
     }
   }
+}
+
+/**
+ * Patience for a short workflow of a step or two: a wait shows only in the Web UI's current
+ * details, and the history may grow to 8,000 events before the step gives up.
+ */
+export function patienceInDetails(): Patience {
+  return new Patience(
+    (waiting) => setCurrentDetails(waiting ? `Waiting out a fault: ${waiting.lastError}` : ''),
+    8_000,
+  );
 }

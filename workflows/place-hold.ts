@@ -1,15 +1,10 @@
-import {
-  proxyActivities,
-  setCurrentDetails,
-  upsertSearchAttributes,
-  uuid4,
-} from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { PlaceHoldInput, PlaceHoldResult } from '../src/shared/restore-types';
 import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
-import { Patience } from './patience';
+import { patienceInDetails } from './patience';
 
 const { placeHold } = proxyActivities<Activities>(SHORT_IO);
 
@@ -22,10 +17,7 @@ const { placeHold } = proxyActivities<Activities>(SHORT_IO);
 export async function PlaceHold(input: PlaceHoldInput): Promise<PlaceHoldResult> {
   const table = resolveTableRef(input);
   upsertSearchAttributes(tableSearchAttributes(table));
-  const patience = new Patience(
-    (waiting) => setCurrentDetails(waiting ? `Waiting out a fault: ${waiting.lastError}` : ''),
-    8_000,
-  );
+  const patience = patienceInDetails();
   // uuid4 is the workflow's own seeded random: the same id on every replay.
   const id = `legal-${uuid4().slice(0, 8)}`;
   return patience.run('place the hold', () =>

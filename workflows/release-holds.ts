@@ -1,20 +1,15 @@
-import {
-  proxyActivities,
-  setCurrentDetails,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReleaseHoldsInput, ReleaseHoldsResult } from '../src/shared/restore-types';
 import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
-import { Patience } from './patience';
+import { patienceInDetails } from './patience';
 
 const { releaseHolds } = proxyActivities<Activities>(SHORT_IO);
 
 /**
- * Releases the holds restores placed on a table (all of them, or the ones named), so the
+ * Releases holds of a table, restores' and legal ones (all of them, or the ones named), so the
  * archive takes those days again; each release is recorded beside its hold, with who and
  * why. With dryRun, lists the holds in force. The CLI runs this instead of touching the
  * bucket itself.
@@ -22,10 +17,7 @@ const { releaseHolds } = proxyActivities<Activities>(SHORT_IO);
 export async function ReleaseHolds(input: ReleaseHoldsInput): Promise<ReleaseHoldsResult> {
   const table = resolveTableRef(input);
   upsertSearchAttributes(tableSearchAttributes(table));
-  const patience = new Patience(
-    (waiting) => setCurrentDetails(waiting ? `Waiting out a fault: ${waiting.lastError}` : ''),
-    8_000,
-  );
+  const patience = patienceInDetails();
   return patience.run('release holds', () =>
     releaseHolds({
       table,

@@ -117,7 +117,7 @@ describe('CLI: restore (real stack)', function () {
     assert.equal(await archive(), 0);
     assert.equal(await count(), 120);
     const released = await restore('-t', 'logs', '--release-holds');
-    assert.match(released.stdout, /^released \S+: \d{4}-\d\d-\d\d/m);
+    assert.match(released.stdout, /^released \S+ \(restore\): \d{4}-\d\d-\d\d/m);
     assert.equal(await archive(), 120);
     assert.equal(await count(), 0);
   });

@@ -340,8 +340,8 @@ describe('Restore safety: what a restore writes, holds, the lock, paging (real s
     );
     const listed = await cli('-t', 'ranges', '--list-holds');
     assert.equal(listed.code, 0, listed.stdout + listed.stderr);
-    assert.match(listed.stdout, new RegExp(`^held +\\S+: ${a1}\\.\\.${a2} `, 'm'));
-    assert.match(listed.stdout, new RegExp(`^held +\\S+: ${b1}\\.\\.${b2} `, 'm'));
+    assert.match(listed.stdout, new RegExp(`^held +\\S+ \\(restore\\): ${a1}\\.\\.${a2} `, 'm'));
+    assert.match(listed.stdout, new RegExp(`^held +\\S+ \\(restore\\): ${b1}\\.\\.${b2} `, 'm'));
 
     const whileHeld = await archive('ranges');
     assert.equal(whileHeld.rowsArchived, 0);
@@ -352,7 +352,11 @@ describe('Restore safety: what a restore writes, holds, the lock, paging (real s
 
     const released = await cli('-t', 'ranges', '--release-holds');
     assert.equal(released.code, 0, released.stdout + released.stderr);
-    assert.equal(released.stdout.match(/^released \S+: /gm)?.length, 2, released.stdout);
+    assert.equal(
+      released.stdout.match(/^released \S+ \(restore\): /gm)?.length,
+      2,
+      released.stdout,
+    );
     const keys = new Set((await listAll(s3, archiveOf('ranges').prefix)).map((o) => o.key));
     const location = { prefix, ...ref('ranges') };
     for (const hold of inForce.holds) {

@@ -173,6 +173,7 @@ Reading an object back by hand
 Next (with a worker running: npx audit-archiver worker --config examples/audit-archiver.yaml)
   npx audit-archiver validate --config examples/audit-archiver.yaml
   npx audit-archiver restore --config examples/audit-archiver.yaml -d ${config.databases[0]!.name} -t ${table.name}
+  npx audit-archiver audit verify --config examples/audit-archiver.yaml
 `);
 }
 

@@ -48,6 +48,8 @@ function buildProgram(run: (action: () => Promise<number>) => Promise<void>): Co
       `
 Exit codes: 0 success, 1 a check or an operation failed, 2 bad input (usage, configuration, names).
 Start here: audit-archiver doctor --config audit-archiver.yaml
+Compliance controls (retention bounds by classification, enforced encryption, Object Lock
+retention, legal holds, the audit trail, schema drift): docs/compliance.md.
 Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
     );
 
@@ -82,7 +84,7 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
 
   tableCommand(
     'doctor',
-    'check every configured database, table, the bucket and the Temporal namespace; exit 1 if any check fails',
+    'check every configured database, table, the bucket (and the encryption and Object Lock the compliance controls need) and the Temporal namespace; exit 1 if any check fails',
     doctorCommand,
   );
 

@@ -64,7 +64,8 @@ export function validateActivities(deps: ActivityDeps) {
      * Validates one table's archive from the bucket alone (src/validate/check-table.ts), then
      * looks a random sample of its deleted rows up in the source database. Every problem is
      * returned, never thrown; only a store or database that does not answer fails the
-     * activity, so Temporal retries it. Reads only: safe to run at any time, any number of
+     * activity, so Temporal retries it. Changes nothing but the audit trail, which gets its
+     * record: safe to run at any time, any number of
      * times.
      */
     validateTable(input: ValidateTableInput): Promise<ValidateTableResult> {

@@ -25,7 +25,8 @@ const { validateTable } = proxyActivities<Activities>(VALIDATE);
 
 /**
  * Validates the archives of every configured table (or the chosen ones, optionally over a UTC
- * day range), one validateTable activity per table, a bounded number at a time. Reads only.
+ * day range), one validateTable activity per table, a bounded number at a time. Changes nothing but the
+ * audit trail.
  * The result lists every problem by key; a table that could not be validated at all (its
  * activity failed after its retries) is listed as a problem too, so the others still finish.
  * One activity per table keeps the history short: no continue-as-new is needed.

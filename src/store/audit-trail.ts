@@ -8,6 +8,7 @@ import {
   AUDIT_RECORD_FORMAT,
   auditHeadSchema,
   auditRecordSchema,
+  type AuditHead,
   type AuditRecord,
   parseDocument,
 } from './documents';
@@ -124,10 +125,7 @@ export class AuditTrail {
    */
   private async findHead(after?: number): Promise<Head | null> {
     let from = after;
-    if (from === undefined) {
-      const hint = await this.bucket.getText(auditHeadKey(this.prefix));
-      from = hint ? parseDocument('head', hint, auditHeadSchema).seq : undefined;
-    }
+    if (from === undefined) from = (await this.headPointer().catch(() => undefined))?.seq;
     let last: number | undefined;
     let token: string | undefined;
     const startAfter =
@@ -145,6 +143,15 @@ export class AuditTrail {
     if (last === undefined) return null;
     const record = await this.record(last);
     return { seq: last, hash: record.hash };
+  }
+
+  /** The head pointer, or undefined when there is none; a DocumentError when damaged. */
+  private async headPointer(): Promise<AuditHead | undefined> {
+    const key = auditHeadKey(this.prefix);
+    const text = await this.bucket.getText(key);
+    return text === undefined
+      ? undefined
+      : parseDocument(this.bucket.where(key), text, auditHeadSchema);
   }
 
   private async record(seq: number): Promise<AuditRecord> {
@@ -229,19 +236,16 @@ export class AuditTrail {
       }
       previous = record;
     });
-    const hint = await this.bucket.getText(auditHeadKey(this.prefix));
-    if (hint !== undefined) {
-      const head = parseDocument(
-        this.bucket.where(auditHeadKey(this.prefix)),
-        hint,
-        auditHeadSchema,
+    const head = await this.headPointer().catch((err: unknown) => {
+      if (!(err instanceof DocumentError)) throw err;
+      add(expected, `the head pointer is damaged: ${err.message}`);
+      return undefined;
+    });
+    if (head && head.seq >= expected)
+      add(
+        expected,
+        `records ${expected} to ${head.seq} are missing: the head pointer names record ${head.seq}`,
       );
-      if (head.seq >= expected)
-        add(
-          expected,
-          `records ${expected} to ${head.seq} are missing: the head pointer names record ${head.seq}`,
-        );
-    }
     return { records: keys.length, problems };
   }
 }

@@ -136,4 +136,14 @@ describe('audit trail in the store (real MinIO)', function () {
     assert.equal(record.seq, 32);
     assert.deepEqual(await writer().verify(), { records: 33, problems: [] });
   });
+
+  it('names a damaged head pointer, and appends past it', async () => {
+    await put(auditHeadKey(prefix), '{"format": "audit-archiver/audit-head@1", "seq": ');
+    const { problems } = await writer().verify();
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!.problem, /^the head pointer is damaged: .*not valid JSON/);
+    const record = await writer().append(entry('after-a-damaged-head'));
+    assert.equal(record.seq, 33);
+    assert.deepEqual(await writer().verify(), { records: 34, problems: [] });
+  });
 });

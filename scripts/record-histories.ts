@@ -16,16 +16,8 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Activities } from '../activities';
-import type {
-  ArchiveAll,
-  ArchiveTable,
-  AuditTrail,
-  PlaceHold,
-  ReleaseHolds,
-  Restore,
-  SnapshotSchema,
-  Validate,
-} from '../workflows';
+import type { PlaceHoldInput } from '../src/shared/restore-types';
+import type { ArchiveTable } from '../workflows';
 import { archiveTableWorkflowId } from '../src/shared/archive-types';
 import { testConfig } from '../test/helpers/config';
 import { createAuditTable, TestDatabase } from '../test/helpers/database';
@@ -121,70 +113,28 @@ async function main(): Promise<void> {
     try {
       const ref = { database: db.name, schema: 'public', table: 'audit_log' };
       const id = (name: string) => `history-${name}-${STAMP}-${db.name}`;
-      await client.workflow.execute<typeof SnapshotSchema>('SnapshotSchema', {
-        taskQueue,
-        workflowId: id('snapshot'),
-        args: [ref],
-      });
-      await save(client, 'snapshot-schema', id('snapshot'));
-      await client.workflow.execute<typeof ArchiveTable>('ArchiveTable', {
-        taskQueue,
-        workflowId: id('dry-run'),
-        args: [{ ...ref, dryRun: true }],
-      });
-      await save(client, 'archive-table-dry-run', id('dry-run'));
-      await client.workflow.execute<typeof ArchiveAll>('ArchiveAll', {
-        taskQueue,
-        workflowId: id('archive-all'),
-        args: [{}],
-      });
-      await save(client, 'archive-all', id('archive-all'));
+      /** Runs a workflow to its end and saves its history as `name`. */
+      const record = async (name: string, type: string, args: unknown[]) => {
+        await client.workflow.execute(type, { taskQueue, workflowId: id(name), args });
+        await save(client, name, id(name));
+      };
+      await record('snapshot-schema', 'SnapshotSchema', [ref]);
+      await record('archive-table-dry-run', 'ArchiveTable', [{ ...ref, dryRun: true }]);
+      await record('archive-all', 'ArchiveAll', [{}]);
       await save(client, 'archive-table', archiveTableWorkflowId(ref));
-      await client.workflow.execute<typeof Validate>('Validate', {
-        taskQueue,
-        workflowId: id('validate'),
-        args: [{}],
-      });
-      await save(client, 'validate', id('validate'));
-      await client.workflow.execute<typeof Restore>('Restore', {
-        taskQueue,
-        workflowId: id('restore-side'),
-        args: [{ ...ref, targetTable: 'audit_log_side' }],
-      });
-      await save(client, 'restore-side-table', id('restore-side'));
-      await client.workflow.execute<typeof Restore>('Restore', {
-        taskQueue,
-        workflowId: id('restore'),
-        args: [
-          { ...ref, endDate: new Date(Date.now() - 25 * 86_400_000).toISOString().slice(0, 10) },
-        ],
-      });
-      await save(client, 'restore-into-source', id('restore'));
-      await client.workflow.execute<typeof PlaceHold>('PlaceHold', {
-        taskQueue,
-        workflowId: id('place-hold'),
-        args: [
-          {
-            ...ref,
-            reason: 'recorded history',
-            days: { first: '2020-01-01', last: '2020-01-31' },
-            placedBy: 'record-histories',
-          },
-        ],
-      });
-      await save(client, 'place-hold', id('place-hold'));
-      await client.workflow.execute<typeof ReleaseHolds>('ReleaseHolds', {
-        taskQueue,
-        workflowId: id('release-holds'),
-        args: [ref],
-      });
-      await save(client, 'release-holds', id('release-holds'));
-      await client.workflow.execute<typeof AuditTrail>('AuditTrail', {
-        taskQueue,
-        workflowId: id('audit-trail'),
-        args: [{ verify: true }],
-      });
-      await save(client, 'audit-trail', id('audit-trail'));
+      await record('validate', 'Validate', [{}]);
+      await record('restore-side-table', 'Restore', [{ ...ref, targetTable: 'audit_log_side' }]);
+      const endDate = new Date(Date.now() - 25 * 86_400_000).toISOString().slice(0, 10);
+      await record('restore-into-source', 'Restore', [{ ...ref, endDate }]);
+      const hold: PlaceHoldInput = {
+        ...ref,
+        reason: 'recorded history',
+        days: { first: '2020-01-01', last: '2020-01-31' },
+        placedBy: 'record-histories',
+      };
+      await record('place-hold', 'PlaceHold', [hold]);
+      await record('release-holds', 'ReleaseHolds', [ref]);
+      await record('audit-trail', 'AuditTrail', [{ verify: true }]);
     } finally {
       await worker.stop();
     }

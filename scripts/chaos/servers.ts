@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
@@ -63,18 +64,24 @@ abstract class PrivateServer {
   }
 }
 
-/** A MinIO server of the harness's own: its own data folder and ports. */
+/**
+ * A MinIO server of the harness's own: its own data folder and ports; over https when given
+ * a certificate folder (`public.crt`, `private.key`) and the CA that signed it.
+ */
 export class PrivateMinio extends PrivateServer {
   protected readonly process: ManagedProcess;
   protected readonly readiness = { what: 'MinIO to answer /minio/health/live', timeoutMs: 60_000 };
+  private readonly agent: HttpsAgent | undefined;
 
   constructor(
     dir: string,
     readonly port: number,
     consolePort: number,
+    tls?: { certsDir: string; ca: Buffer },
   ) {
     super();
     mkdirSync(path.join(dir, 'data'), { recursive: true });
+    this.agent = tls && new HttpsAgent({ ca: tls.ca });
     this.process = new ManagedProcess(
       'minio',
       binaryPath('minio'),
@@ -86,6 +93,7 @@ export class PrivateMinio extends PrivateServer {
         '--console-address',
         `127.0.0.1:${consolePort}`,
         '--quiet',
+        ...(tls ? ['--certs-dir', tls.certsDir] : []),
       ],
       {
         env: {
@@ -103,18 +111,30 @@ export class PrivateMinio extends PrivateServer {
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.agent ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   protected async ready(): Promise<boolean | undefined> {
-    const res = await fetch(`${this.endpoint}/minio/health/live`);
-    return res.ok ? true : undefined;
+    const url = `${this.endpoint}/minio/health/live`;
+    if (!this.agent) return (await fetch(url)).ok ? true : undefined;
+    const agent = this.agent;
+    return new Promise((resolve) =>
+      httpsGet(url, { agent }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200 ? true : undefined);
+      }).on('error', () => resolve(undefined)),
+    );
   }
 
-  async createBucket(bucket: string): Promise<void> {
+  async createBucket(bucket: string, options: { objectLock?: boolean } = {}): Promise<void> {
     const s3 = this.client();
     try {
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      await s3.send(
+        new CreateBucketCommand({
+          Bucket: bucket,
+          ...(options.objectLock && { ObjectLockEnabledForBucket: true }),
+        }),
+      );
     } finally {
       s3.destroy();
     }
@@ -127,6 +147,7 @@ export class PrivateMinio extends PrivateServer {
       endpoint: this.endpoint,
       forcePathStyle: true,
       credentials: { accessKeyId: MINIO_USER, secretAccessKey: MINIO_PASSWORD },
+      ...(this.agent && { requestHandler: { httpsAgent: this.agent } }),
     });
   }
 }

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -26,7 +24,7 @@ import type { ArchiveTable, Restore, Validate } from '../../workflows';
 import { AUDIT_ACTIONS } from '../../src/shared/audit-types';
 import type { AuditRecord } from '../../src/store/documents';
 import { auditRecordKey } from '../../src/store/layout';
-import { binaryPath, PrivateMinio } from '../../scripts/chaos/servers';
+import { PrivateMinio } from '../../scripts/chaos/servers';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { TestDatabase } from '../helpers/database';
 import { runMain } from '../helpers/in-process-cli';
@@ -576,7 +574,7 @@ describe('Compliance: schema drift policy block', function () {
 describe('Compliance: an https S3 endpoint behind a private CA (s3.ca_file)', function () {
   this.timeout(120_000);
   let dir: string;
-  let server: ChildProcess | undefined;
+  let minio: PrivateMinio | undefined;
   let endpoint: string;
   let caFile: string;
 
@@ -585,106 +583,28 @@ describe('Compliance: an https S3 endpoint behind a private CA (s3.ca_file)', fu
     const certs = path.join(dir, 'certs');
     mkdirSync(certs);
     caFile = path.join(dir, 'ca.crt');
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     // A CA of the test's own, and a server certificate it signs for 127.0.0.1.
+    const ssl = (args: string) =>
+      execFileSync('openssl', args.split(' '), { cwd: dir, stdio: 'pipe' });
+    ssl('req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=test-CA');
     ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=audit-archiver test CA',
-    );
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      path.join(certs, 'private.key'),
-      '-out',
-      'server.csr',
-      '-subj',
-      '/CN=127.0.0.1',
+      'req -newkey rsa:2048 -nodes -keyout certs/private.key -out server.csr -subj /CN=127.0.0.1',
     );
     writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
     ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      path.join(certs, 'public.crt'),
-      '-days',
-      '2',
-      '-extfile',
-      'san.ext',
+      'x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out certs/public.crt -days 2 -extfile san.ext',
     );
-    const port = await freePort();
-    endpoint = `https://127.0.0.1:${port}`;
-    server = spawn(
-      binaryPath('minio'),
-      [
-        'server',
-        path.join(dir, 'data'),
-        '--address',
-        `127.0.0.1:${port}`,
-        '--console-address',
-        `127.0.0.1:${await freePort()}`,
-        '--certs-dir',
-        certs,
-        '--quiet',
-      ],
-      {
-        stdio: 'ignore',
-        env: {
-          ...process.env,
-          MINIO_ROOT_USER: 'minioadmin',
-          MINIO_ROOT_PASSWORD: 'minioadmin',
-          MINIO_UPDATE: 'off',
-          MINIO_CALLHOME_ENABLE: 'off',
-        },
-      },
-    );
-    const agent = new Agent({ ca: readFileSync(caFile) });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const live = await new Promise<boolean>((resolve) =>
-        httpsGet(`${endpoint}/minio/health/live`, { agent }, (res) => {
-          res.resume();
-          resolve(res.statusCode === 200);
-        }).on('error', () => resolve(false)),
-      );
-      if (live) break;
-      if (Date.now() > deadline) throw new Error('the TLS MinIO did not start within 60 s');
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    const s3 = createS3Client({
-      ...testConfig({ database: 'x', prefix: '' }).s3,
-      endpoint,
-      ca_file: caFile,
+    minio = new PrivateMinio(dir, await freePort(), await freePort(), {
+      certsDir: certs,
+      ca: readFileSync(caFile),
     });
-    try {
-      await s3.send(new CreateBucketCommand({ Bucket: 'tls' }));
-    } finally {
-      s3.destroy();
-    }
+    await minio.start();
+    endpoint = minio.endpoint;
+    await minio.createBucket('tls');
   });
 
-  after(() => {
-    server?.kill('SIGKILL');
+  after(async () => {
+    await minio?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -196,42 +196,63 @@ release record beside it and never deletes it. A table's config can hold rows to
 (legal_hold in docs/configuration.md); that hold ends only when the config says so.
 See docs/compliance.md.`,
     );
-  const holdAction = (
-    action: HoldAction,
+  /** A subcommand of `parent`: the common options, its own, and what it runs. */
+  const subcommand = <O>(
+    parent: Command,
+    name: string,
     description: string,
-    extra: (cmd: Command) => Command = (cmd) => cmd,
+    options: (cmd: Command) => Command,
+    action: (ctx: CommandContext, opts: O) => Promise<number>,
   ) =>
-    withCommon(
-      extra(
-        hold
-          .command(action)
-          .description(description)
+    withCommon(options(parent.command(name).description(description))).action(
+      (opts: GlobalOptions & O) => run(() => action(ctxOf(opts), opts)),
+    );
+  /** -d, -t and --json of the hold subcommands, then their own options. */
+  const holdOptions =
+    (own: (cmd: Command) => Command = (cmd) => cmd) =>
+    (cmd: Command) =>
+      own(
+        cmd
           .option('-d, --database <name>', 'database of the table')
           .option(
             '-t, --table <name>',
             'the table (schema.table or table; quote names that hold a dot: "a.b".c)',
           )
           .option('--json', 'print only the result, as JSON, on stdout'),
-      ),
-    ).action((opts: GlobalOptions & HoldCommandOptions) =>
-      run(() => holdCommand(ctxOf(opts), action, opts)),
-    );
-  holdAction(
+      );
+  const holdAction = (action: HoldAction) => (ctx: CommandContext, opts: HoldCommandOptions) =>
+    holdCommand(ctx, action, opts);
+  subcommand(
+    hold,
     'place',
     'hold the rows of a range of days in the table, and lock their archive',
-    (cmd) =>
+    holdOptions((cmd) =>
       cmd
         .option('--reason <text>', 'why the rows are held (a case, a request, an audit)')
         .option('--since <YYYY-MM-DD>', 'first UTC day held')
         .option('--until <YYYY-MM-DD>', 'last UTC day held (default: every day from --since on)')
         .option('--by <name>', 'who places the hold (default: user@host)'),
+    ),
+    holdAction('place'),
   );
-  holdAction('list', "list the table's holds in force (legal ones and restores')");
-  holdAction('release', 'end holds: the archive takes their days again', (cmd) =>
-    cmd
-      .option('--hold <id...>', 'the holds to release (default: every hold of the table)')
-      .option('--reason <text>', 'why the hold ends')
-      .option('--by <name>', 'who releases it (default: user@host)'),
+  subcommand(
+    hold,
+    'list',
+    "list the table's holds in force (legal ones and restores')",
+    holdOptions(),
+    holdAction('list'),
+  );
+  subcommand(
+    hold,
+    'release',
+    'end holds: the archive takes their days again',
+    holdOptions((cmd) =>
+      cmd
+        .option('--hold <id...>', 'the holds to release (default: every hold of the table)')
+        .option('--reason <text>', 'why the hold ends')
+        .option('--by <name>', 'who releases it (default: user@host)'),
+    ),
+    holdAction('release'),
   );
 
   const audit = program
@@ -248,27 +269,27 @@ run), what (table, object keys, counts, checksums) and when. Records are write-o
 in order and chained by hash, under Object Lock retention when compliance.audit_trail sets
 one. See docs/compliance.md.`,
     );
-  withCommon(
-    audit
-      .command('verify')
-      .description('walk the chain; exit 1 naming the first broken, missing or reordered record')
-      .option('--json', 'print only the result, as JSON, on stdout'),
-  ).action((opts: GlobalOptions & AuditCommandOptions) =>
-    run(() => auditCommand(ctxOf(opts), true, opts)),
+  subcommand(
+    audit,
+    'verify',
+    'walk the chain; exit 1 naming the first broken, missing or reordered record',
+    (cmd) => cmd.option('--json', 'print only the result, as JSON, on stdout'),
+    (ctx, opts: AuditCommandOptions) => auditCommand(ctx, true, opts),
   );
-  withCommon(
-    audit
-      .command('show')
-      .description('list audit records, oldest first')
-      .option('-d, --database <name>', 'only records of this database')
-      .option('-t, --table <name>', 'only records of this table (schema.table or table)')
-      .option('--action <action...>', `only these actions (${AUDIT_ACTIONS.join(', ')})`)
-      .option('--start-date <YYYY-MM-DD>', 'first UTC day', parseDay)
-      .option('--end-date <YYYY-MM-DD>', 'last UTC day', parseDay)
-      .option('--limit <n>', 'show at most the newest n records (default 500)', parseCount)
-      .option('--json', 'print only the result, as JSON, on stdout'),
-  ).action((opts: GlobalOptions & AuditCommandOptions) =>
-    run(() => auditCommand(ctxOf(opts), false, opts)),
+  subcommand(
+    audit,
+    'show',
+    'list audit records, oldest first',
+    (cmd) =>
+      cmd
+        .option('-d, --database <name>', 'only records of this database')
+        .option('-t, --table <name>', 'only records of this table (schema.table or table)')
+        .option('--action <action...>', `only these actions (${AUDIT_ACTIONS.join(', ')})`)
+        .option('--start-date <YYYY-MM-DD>', 'first UTC day', parseDay)
+        .option('--end-date <YYYY-MM-DD>', 'last UTC day', parseDay)
+        .option('--limit <n>', 'show at most the newest n records (default 500)', parseCount)
+        .option('--json', 'print only the result, as JSON, on stdout'),
+    (ctx, opts: AuditCommandOptions) => auditCommand(ctx, false, opts),
   );
 
   tableCommand(

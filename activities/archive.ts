@@ -4,6 +4,8 @@ import { exportBatch, findBatchDay } from '../src/archive/export';
 import { estimateArchive } from '../src/archive/estimate';
 import { verifyBatch } from '../src/archive/verify';
 import { advanceWatermark } from '../src/archive/watermark';
+import { legalHoldOn } from '../src/archive/legal-holds';
+import { dayOfKey } from '../src/store/layout';
 import type {
   BatchStart,
   FindBatchInput,
@@ -107,13 +109,19 @@ export function archiveActivities(deps: ActivityDeps) {
               schemaHash: ctx.schemaHash,
               workflowId: workflowIdOfActivity(),
               signal: cancellationSignal(),
+              legalHoldOn: async (object) =>
+                (await legalHoldOn(ctx.archive, ctx.table.legalHold, dayOfKey(object)!))?.id,
             },
             input,
           );
-          log.info('batch deleted', { object: input.object, ...deleted });
+          log.info(deleted.heldBy ? 'batch kept by a legal hold' : 'batch deleted', {
+            object: input.object,
+            ...deleted,
+          });
           return deleted;
         });
-        await recordAudit(deps, 'delete', `delete:${input.object}`, input.table, {
+        const action = result.heldBy ? 'legal-hold-skip' : 'delete';
+        await recordAudit(deps, action, `${action}:${input.object}`, input.table, {
           object: input.object,
           ...result,
         });

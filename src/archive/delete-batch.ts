@@ -30,6 +30,11 @@ export interface DeleteBatchIo {
   schemaHash: string;
   workflowId: string;
   signal: AbortSignal;
+  /**
+   * The legal hold on the object's day now, if any: asked inside the delete transaction, so
+   * that a hold placed while a run goes on stops every delete that has not begun.
+   */
+  legalHoldOn?: (object: string) => Promise<string | undefined>;
 }
 
 /**
@@ -93,6 +98,12 @@ export async function deleteBatch(
       );
     }
     const earlier = await committedIntent(io, object);
+    const heldBy = earlier ? undefined : await io.legalHoldOn?.(object);
+    if (heldBy) {
+      await client.query('rollback');
+      const listed = deletion.keys.length;
+      return { listed, deleted: 0, changed: 0, alreadyGone: 0, heldBy };
+    }
     if (earlier) {
       await client.query('rollback');
       committed = earlier;

@@ -54,6 +54,16 @@ export function legalHoldsInForce(
   return [...fromConfig, ...fromBucket].filter((h) => h.days.first <= h.days.last);
 }
 
+/** The legal hold in force on a UTC day of the table now, if any (the first one found). */
+export async function legalHoldOn(
+  archive: TableArchive,
+  configured: ConfiguredLegalHold | null,
+  day: string,
+): Promise<LegalHold | undefined> {
+  const holds = legalHoldsInForce(configured, await archive.holds(), `${day}T00:00:00Z`);
+  return holds.find((h) => h.days.first <= day && day <= h.days.last);
+}
+
 /** Every day any of the holds covers, merged. */
 export function heldDays(holds: readonly LegalHold[]): DayRange[] {
   return mergeDays(holds.map((h) => h.days));

@@ -114,6 +114,8 @@ export interface DeleteBatchResult {
   deleted: number;
   changed: number;
   alreadyGone: number;
+  /** The legal hold that kept every row of the batch in the table (a hold placed mid-run). */
+  heldBy?: string;
 }
 
 /** What deleteBatch returns: the delete's counts, and the load signals read after it. */

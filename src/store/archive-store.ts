@@ -86,6 +86,8 @@ const serialise = (doc: unknown) => `${JSON.stringify(doc, null, 1)}\n`;
 export class ArchiveStore {
   /** The archive's audit trail, or null when the config turns it off. */
   readonly audit: AuditTrail | null;
+  /** Holds read so far, by key: written once, so never stale (releases are keys of their own). */
+  private readonly holdsRead = new Map<string, Hold>();
 
   constructor(
     readonly bucket: Bucket,
@@ -112,6 +114,7 @@ export class ArchiveStore {
         storageClass: this.options.storageClass,
         retain: this.options.retentionOf?.(names) ?? null,
       },
+      this.holdsRead,
     );
   }
 }
@@ -127,6 +130,7 @@ export class TableArchive {
       /** Object Lock retention of every object and document written once. */
       retain: Retention | null;
     },
+    private readonly holdsRead = new Map<string, Hold>(),
   ) {
     this.prefix = tablePrefix(location);
   }
@@ -307,7 +311,11 @@ export class TableArchive {
     const holds: Hold[] = [];
     for (const key of [...keys.keys()].sort()) {
       if (key.endsWith('.released.json')) continue;
-      const hold = await this.read(key, holdSchema);
+      let hold = this.holdsRead.get(key);
+      if (!hold) {
+        hold = await this.read(key, holdSchema);
+        if (hold) this.holdsRead.set(key, hold);
+      }
       if (hold && !keys.has(holdReleaseKey(this.location, hold.id))) holds.push(hold);
     }
     return holds;

@@ -172,6 +172,42 @@ describe('archive batch activities (real PostgreSQL and MinIO)', function () {
     assert.deepEqual(await ids(), []);
   });
 
+  it('keeps a verified batch in the table when a legal hold on its day was placed after its export, and deletes it once the hold is released', async () => {
+    const batch = await exportRows([5, 6, 7]);
+    await verify(batch.object);
+    const archive = storeOf(config, s3).table(table);
+    await archive.saveHold({
+      format: 'audit-archiver/hold@1',
+      id: 'legal-midrun',
+      kind: 'legal',
+      reason: 'placed while the run went on',
+      days: [{ first: batch.day, last: batch.day }],
+      placedBy: 'test',
+      workflowId: 'test',
+      runId: 'test',
+      createdAt: new Date().toISOString(),
+    });
+    const held = await deleteAndRecord(batch);
+    assert.equal(held.heldBy, 'legal-midrun');
+    assert.deepEqual([held.listed, held.deleted, held.changed, held.alreadyGone], [3, 0, 0, 0]);
+    assert.deepEqual(await ids(), [5, 6, 7]);
+    assert.equal(
+      (await listAll(s3, deletionReceiptKey(batch.object))).length,
+      0,
+      'no receipt: the batch was not deleted',
+    );
+
+    await archive.saveHoldRelease({
+      format: 'audit-archiver/hold-release@1',
+      id: 'legal-midrun',
+      reason: 'released',
+      workflowId: 'test',
+      releasedAt: new Date().toISOString(),
+    });
+    assert.deepEqual(await remove(batch), { listed: 3, deleted: 3, changed: 0, alreadyGone: 0 });
+    assert.deepEqual(await ids(), []);
+  });
+
   it('deletes a row written again with the same values (a new version) by its fingerprint', async () => {
     const batch = await exportRows([5, 6, 7]);
     await verify(batch.object);

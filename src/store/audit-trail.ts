@@ -52,8 +52,12 @@ const READS_IN_FLIGHT = 8;
 /** Appends that find their number taken by another writer before giving up (each reads on). */
 const MAX_APPEND_ROUNDS = 50;
 
-/** The SHA-256 of a record without its `hash`: compact JSON, fields in the record's order. */
-export function recordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }): string {
+/**
+ * The SHA-256 of a record without its `hash`: compact JSON, fields in the record's order.
+ * Verification hashes the record as stored (parsed JSON, not the schema's output, which
+ * would drop a field someone added), so any change of content shows.
+ */
+export function recordHash(record: object): string {
   const body: Record<string, unknown> = { ...record };
   delete body.hash;
   return createHash('sha256').update(JSON.stringify(body)).digest('hex');
@@ -224,7 +228,7 @@ export class AuditTrail {
       }
       if (record.seq !== seq) {
         add(seq, `record ${seq} holds record ${record.seq}: moved or reordered`);
-      } else if (recordHash(record) !== record.hash) {
+      } else if (recordHash(JSON.parse(text) as object) !== record.hash) {
         add(seq, `record ${seq} was edited: its content does not match its hash`);
       } else if (seq > 0 && previous?.seq === seq - 1 && record.prev !== previous.hash) {
         add(

@@ -72,12 +72,26 @@ describe('audit trail in the store (real MinIO)', function () {
     assert.deepEqual((await writer().verify()).problems, []);
   });
 
+  it('names a record with a field added, which no schema would keep', async () => {
+    const key = auditRecordKey(prefix, 6);
+    const original = await readBytes(s3, key);
+    const record = JSON.parse(original.toString('utf8')) as Record<string, unknown>;
+    await put(key, JSON.stringify({ ...record, approvedBy: 'nobody' }));
+    try {
+      const { problems } = await writer().verify();
+      assert.equal(problems[0]?.seq, 6);
+      assert.match(problems[0].problem, /record 6 was edited/);
+    } finally {
+      await put(key, original);
+    }
+  });
+
   it('names a record edited with its hash recomputed, by the record after it', async () => {
     const key = auditRecordKey(prefix, 7);
     const original = await readBytes(s3, key);
     const record = JSON.parse(original.toString('utf8')) as { details: object; hash: string };
     record.details = { object: 'forged.jsonl.gz', rowCount: 1 };
-    record.hash = recordHash(record as never);
+    record.hash = recordHash(record);
     await put(key, JSON.stringify(record));
     try {
       const { problems } = await writer().verify();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { objectLockOf, type Config, type S3Config } from '../config';
+import { ConfigError } from '../shared/errors';
 import { ArchiveStore } from './archive-store';
 import { Bucket, type Encryption, type Retention } from './bucket';
 
@@ -26,10 +27,21 @@ export function createS3Client(config: S3Config, options: S3ClientOptions = {}):
       connectionTimeout: options.connectTimeoutMs ?? 5_000,
       requestTimeout: 120_000,
       ...(config.ca_file !== null && {
-        httpsAgent: new Agent({ keepAlive: true, ca: readFileSync(config.ca_file) }),
+        httpsAgent: new Agent({ keepAlive: true, ca: readCaBundle(config.ca_file) }),
       }),
     },
   });
+}
+
+/** The PEM bundle s3.ca_file names; a file that cannot be read is bad input, named. */
+function readCaBundle(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(
+      `s3.ca_file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
+  }
 }
 
 /** The server-side encryption the config asks of every write, or null for none. */

@@ -108,3 +108,7 @@ export function seqOfAuditKey(prefix: string, key: string): number | undefined {
   const match = /^(\d{12})\.json$/.exec(key.slice(auditTrailPrefix(prefix).length));
   return key.startsWith(auditTrailPrefix(prefix)) && match ? Number(match[1]) : undefined;
 }
+
+/** Whether a key is the audit trail's (a record or the head pointer) under `prefix`. */
+export const isAuditTrailKey = (prefix: string, key: string) =>
+  key.startsWith(auditTrailPrefix(prefix)) || key === auditHeadKey(prefix);

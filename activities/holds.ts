@@ -8,16 +8,13 @@ import {
   type LegalHold,
 } from '../src/archive/legal-holds';
 import { releaseHolds } from '../src/restore/holds';
-import type { DayRange } from '../src/shared/archive-types';
+import { NO_END, type DayRange } from '../src/shared/archive-types';
 import type { PlaceHoldResult, ReleaseHoldsResult } from '../src/shared/restore-types';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { HOLD_FORMAT } from '../src/store/documents';
 import { recordAudit } from './audit';
 import type { ActivityDeps } from './deps';
 import { workflowIdOfActivity } from './heartbeat';
-
-/** The end of time for a hold's days: later than any row's day. */
-const TODAY_AND_BEYOND = '9999-12-31';
 
 export function holdActivities(deps: ActivityDeps) {
   const { config } = deps;
@@ -93,11 +90,7 @@ export function holdActivities(deps: ActivityDeps) {
       let objectsUnlocked: number | undefined;
       if (legalDays.length > 0 && (await deps.store.bucket.objectLockEnabled())) {
         const stillHeld = heldDays(
-          legalHoldsInForce(
-            configured.legalHold,
-            await archive.holds(),
-            `${TODAY_AND_BEYOND}T00:00:00Z`,
-          ),
+          legalHoldsInForce(configured.legalHold, await archive.holds(), `${NO_END}T00:00:00Z`),
         );
         objectsUnlocked = await unlockReleasedObjects(archive, legalDays, stillHeld);
       }

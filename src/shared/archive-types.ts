@@ -13,6 +13,9 @@ export interface Cursor {
   afterKey: string | null;
 }
 
+/** The last day of a hold without an end: later than any row's day. */
+export const NO_END = '9999-12-31';
+
 /** An inclusive range of UTC days, YYYY-MM-DD. */
 export interface DayRange {
   first: string;

@@ -1,6 +1,7 @@
 import { userInfo, hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { PlaceHold, ReleaseHolds } from '../../../workflows';
+import { NO_END } from '../../shared/archive-types';
 import { selectTables, type ResolvedTable } from '../../config';
 import { ConfigError } from '../../shared/errors';
 import {
@@ -103,7 +104,7 @@ async function place(
   ref: ResolvedTableRef,
   options: HoldCommandOptions,
 ): Promise<number> {
-  const days = { first: options.since!, last: options.until ?? '9999-12-31' };
+  const days = { first: options.since!, last: options.until ?? NO_END };
   const result = await client.workflow.execute<typeof PlaceHold>('PlaceHold', {
     taskQueue: ctx.config.temporal.task_queue,
     workflowId: `${placeHoldWorkflowId(ref)}/${new Date().toISOString()}`,
@@ -174,11 +175,11 @@ export async function listOrRelease(
 
 function dayText(d: { first: string; last: string }): string {
   if (d.first === d.last) return d.first;
-  return d.last === '9999-12-31' ? `${d.first} onwards` : `${d.first}..${d.last}`;
+  return d.last === NO_END ? `${d.first} onwards` : `${d.first}..${d.last}`;
 }
 
 function configHoldLine(table: ResolvedTable): string {
   const h = table.legalHold!;
   const ref = h.reference ? `, ${h.reference}` : '';
-  return `held     config (legal, in the config file): ${dayText({ first: h.since, last: h.until ?? '9999-12-31' })} (${h.reason}${ref})`;
+  return `held     config (legal, in the config file): ${dayText({ first: h.since, last: h.until ?? NO_END })} (${h.reason}${ref})`;
 }

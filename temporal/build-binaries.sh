@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds the pinned Temporal CLI, MinIO server and toxiproxy server (the fault
-# proxy of `npm run chaos`) from the Go modules kept in temporal/go/ with the
-# ordinary Go client, once per machine. A binary already in the cache is reused as
-# it is. Usage: build-binaries.sh [temporal] [minio] [toxiproxy]
+# Builds the pinned Temporal CLI, MinIO server, Mailpit (the SMTP receiver of the
+# notification tests), toxiproxy server (the fault proxy of `npm run chaos`) and
+# kubeconform (the manifest validator) from the Go modules kept in temporal/go/ with
+# the ordinary Go client, once per machine. A binary already in the cache is reused
+# as it is. Usage: build-binaries.sh [temporal] [minio] [toxiproxy] [mailpit] [kubeconform]
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v go >/dev/null || die "the Go toolchain is needed to build the local Temporal, MinIO and toxiproxy servers (install Go 1.25 or newer, then run this again)"
+command -v go >/dev/null || die "the Go toolchain is needed to build the local Temporal, MinIO, Mailpit and toxiproxy servers (install Go 1.25 or newer, then run this again)"
 
 build() {
   local name="$1" out version dir
@@ -33,6 +34,8 @@ build() {
     ldflags="$ldflags -X github.com/temporalio/cli/temporalcli.Version=${version#v}"
   elif [[ "$name" == toxiproxy ]]; then
     ldflags="$ldflags -X github.com/Shopify/toxiproxy/v2.Version=${version#v}"
+  elif [[ "$name" == mailpit ]]; then
+    ldflags="$ldflags -X github.com/axllent/mailpit/config.Version=${version}"
   fi
   local started=$SECONDS
   # -mod=readonly: the build must use exactly what go.sum pins; build to a temporary
@@ -45,8 +48,8 @@ build() {
 }
 
 names=("$@")
-((${#names[@]})) || names=(temporal minio toxiproxy)
+((${#names[@]})) || names=("${GO_BINARIES[@]}")
 for name in "${names[@]}"; do
-  [[ -n "${GO_MODULE[$name]:-}" ]] || die "unknown binary '$name' (expected: temporal, minio, toxiproxy)"
+  [[ -n "${GO_MODULE[$name]:-}" ]] || die "unknown binary '$name' (expected one of: ${GO_BINARIES[*]})"
   build "$name"
 done

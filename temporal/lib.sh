@@ -29,25 +29,36 @@ STACK_BUCKET="${STACK_BUCKET:-audit-archive}"
 STACK_LOCKED_BUCKET="${STACK_LOCKED_BUCKET:-audit-archive-locked}"
 # The name of the KMS key MinIO encrypts with (SSE-S3, and SSE-KMS naming this key).
 STACK_KMS_KEY="${STACK_KMS_KEY:-audit-archiver-key}"
+# Mailpit: the SMTP server notification e-mails are delivered to, and its HTTP API
+# (and web page) that shows what arrived.
+MAILPIT_HOST="${STACK_MAILPIT_HOST:-127.0.0.1}"
+MAILPIT_SMTP_PORT="${STACK_MAILPIT_SMTP_PORT:-1025}"
+MAILPIT_HTTP_PORT="${STACK_MAILPIT_HTTP_PORT:-8025}"
 PG_HOST="${PGHOST:-127.0.0.1}"
 PG_PORT="${PGPORT:-5432}"
 PG_USER="${PGUSER:-postgres}"
 
 # The custom search attributes every namespace of the stack carries. Keep in step
 # with src/shared/search-attributes.ts (a unit test compares the two).
-SEARCH_ATTRIBUTES=(ArchiveDatabase=Keyword ArchiveTable=Keyword)
+SEARCH_ATTRIBUTES=(ArchiveDatabase=Keyword ArchiveTable=Keyword ArchiveOutcome=Keyword)
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # The Go programs the stack runs: folder under temporal/go, module, main package.
 # toxiproxy is not a stack service: `npm run chaos` starts its own, in front of
-# its private PostgreSQL and MinIO, to inject network faults.
+# its private PostgreSQL and MinIO, to inject network faults. kubeconform is a
+# tool, not a service: the deployment test validates deploy/ with it.
 declare -A GO_MODULE=([temporal]=github.com/temporalio/cli [minio]=github.com/minio/minio
-  [toxiproxy]=github.com/Shopify/toxiproxy/v2)
+  [toxiproxy]=github.com/Shopify/toxiproxy/v2 [mailpit]=github.com/axllent/mailpit
+  [kubeconform]=github.com/yannh/kubeconform)
 declare -A GO_PACKAGE=([temporal]=github.com/temporalio/cli/cmd/temporal [minio]=github.com/minio/minio
-  [toxiproxy]=github.com/Shopify/toxiproxy/v2/cmd/server)
-declare -A GO_FOLDER=([temporal]=temporal-cli [minio]=minio [toxiproxy]=toxiproxy)
+  [toxiproxy]=github.com/Shopify/toxiproxy/v2/cmd/server [mailpit]=github.com/axllent/mailpit
+  [kubeconform]=github.com/yannh/kubeconform/cmd/kubeconform)
+declare -A GO_FOLDER=([temporal]=temporal-cli [minio]=minio [toxiproxy]=toxiproxy [mailpit]=mailpit
+  [kubeconform]=kubeconform)
+# Every binary build-binaries.sh makes when named none.
+GO_BINARIES=(temporal minio toxiproxy mailpit kubeconform)
 
 # pinned_version NAME -> the module version that temporal/go/FOLDER/go.mod pins.
 pinned_version() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Manages the local stack the tests and the demo run against: PostgreSQL (the
-# machine's own service, only started, never stopped), a Temporal dev server and
-# a MinIO server (built from pinned Go modules by build-binaries.sh, run as plain
-# background processes whose data and logs live in $STACK_DIR).
+# machine's own service, only started, never stopped), a Temporal dev server, a
+# MinIO server and a Mailpit SMTP receiver (built from pinned Go modules by
+# build-binaries.sh, run as plain background processes whose data and logs live in
+# $STACK_DIR), and the Debian tools the tests drive (system-packages.sh).
 # Usage: stack.sh up|down|status|wipe
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -12,6 +13,8 @@ TEMPORAL_ADDRESS="$TEMPORAL_HOST:$TEMPORAL_PORT"
 TEMPORAL_UI_URL="http://$TEMPORAL_HOST:$TEMPORAL_UI_PORT"
 MINIO_URL="http://$MINIO_HOST:$MINIO_PORT"
 MINIO_CONSOLE_URL="http://$MINIO_HOST:$MINIO_CONSOLE_PORT"
+MAILPIT_SMTP="$MAILPIT_HOST:$MAILPIT_SMTP_PORT"
+MAILPIT_URL="http://$MAILPIT_HOST:$MAILPIT_HTTP_PORT"
 # MinIO's default region; the S3 signature must name the region the server uses.
 S3_REGION=us-east-1
 # The first start of the Temporal dev server creates its SQLite schema, which on
@@ -26,10 +29,10 @@ NAMESPACES=(default)
 
 usage() {
   say "usage: $(basename "$0") up|down|status|wipe"
-  say "  up      start PostgreSQL (if installed here), Temporal and MinIO; create the buckets"
-  say "  down    stop the Temporal and MinIO servers this script started"
+  say "  up      start PostgreSQL (if installed here), Temporal, MinIO and Mailpit; create the buckets"
+  say "  down    stop the Temporal, MinIO and Mailpit servers this script started"
   say "  status  one line per service; exit 0 when all are up, 3 otherwise"
-  say "  wipe    down, then delete $STACK_DIR (Temporal history, MinIO objects, logs)"
+  say "  wipe    down, then delete $STACK_DIR (Temporal history, MinIO objects, mail, logs)"
 }
 
 # ---------------------------------------------------------------------------
@@ -364,6 +367,25 @@ up_minio() {
 }
 
 # ---------------------------------------------------------------------------
+# Mailpit: receives the notification e-mails of tests and local runs
+
+mailpit_live() { curl -fsS -o /dev/null --max-time 3 "$MAILPIT_URL/api/v1/info" 2>/dev/null; }
+
+start_mailpit() {
+  mkdir -p "$STACK_DIR/mailpit"
+  # Any SMTP login is accepted (the notifier's credentials are tested, not checked),
+  # and no update check leaves the machine.
+  start_detached mailpit "$(binary_path mailpit)" --database "$STACK_DIR/mailpit/mailpit.db" \
+    --smtp "$MAILPIT_SMTP" --listen "$MAILPIT_HOST:$MAILPIT_HTTP_PORT" \
+    --smtp-auth-accept-any --smtp-auth-allow-insecure --disable-version-check
+}
+
+up_mailpit() {
+  bring_up mailpit Mailpit "$MAILPIT_HOST" "$MAILPIT_SMTP_PORT" "$MAILPIT_SMTP" \
+    mailpit_live mailpit_live "$MAILPIT_HTTP_PORT" "Mailpit web API" "STACK_MAILPIT_SMTP_PORT STACK_MAILPIT_HTTP_PORT"
+}
+
+# ---------------------------------------------------------------------------
 # Commands
 
 # shown_secret -> MinIO's well-known dev password as it is, any other as a hint.
@@ -377,12 +399,13 @@ print_summary() {
 Local stack is up.
   Temporal     $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE
                Web UI $TEMPORAL_UI_URL
+  Mailpit      SMTP $MAILPIT_SMTP, messages at $MAILPIT_URL
   MinIO (S3)   $MINIO_URL (path-style), region $S3_REGION, bucket $STACK_BUCKET
                bucket $STACK_LOCKED_BUCKET (versioning, Object Lock)
                KMS key $STACK_KMS_KEY (SSE-S3 and SSE-KMS)
                console $MINIO_CONSOLE_URL
   PostgreSQL   $PG_HOST:$PG_PORT, user $PG_USER
-  Data, logs   $STACK_DIR/temporal and $STACK_DIR/minio
+  Data, logs   $STACK_DIR/temporal, $STACK_DIR/minio and $STACK_DIR/mailpit
                (\`npm run stack:down\` stops the servers, \`npm run stack:wipe\` also deletes this)
 Environment the tools expect:
   TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS TEMPORAL_NAMESPACE=$TEMPORAL_NAMESPACE
@@ -394,17 +417,22 @@ EOF
 cmd_up() {
   require_curl
   up_postgres
-  # toxiproxy does not run as a service; it is built here so that `npm test`
-  # (whose chaos test starts its own) finds it on a fresh machine.
-  bash "$TEMPORAL_DIR/build-binaries.sh" temporal minio toxiproxy
+  # The Debian tools the tests drive (promtool, chromium): installed when missing.
+  bash "$TEMPORAL_DIR/system-packages.sh"
+  # toxiproxy and kubeconform do not run as services; they are built here so that
+  # `npm test` (whose chaos test starts its own toxiproxy, whose deployment test
+  # runs kubeconform) finds them on a fresh machine.
+  bash "$TEMPORAL_DIR/build-binaries.sh"
   up_temporal
   up_minio
+  up_mailpit
   print_summary
 }
 
 cmd_down() {
   stop_server temporal Temporal "$TEMPORAL_HOST" "$TEMPORAL_PORT"
   stop_server minio MinIO "$MINIO_HOST" "$MINIO_PORT"
+  stop_server mailpit Mailpit "$MAILPIT_HOST" "$MAILPIT_SMTP_PORT"
   say "PostgreSQL: left running (it is the machine's service)"
 }
 
@@ -457,12 +485,21 @@ status_minio() {
   status_line minio up "$MINIO_URL, buckets $STACK_BUCKET and $STACK_LOCKED_BUCKET $(owner minio)"
 }
 
+status_mailpit() {
+  if ! mailpit_live; then
+    status_line mailpit down "$MAILPIT_URL not answering"
+    return 1
+  fi
+  status_line mailpit up "SMTP $MAILPIT_SMTP, API $MAILPIT_URL $(owner mailpit)"
+}
+
 cmd_status() {
   require_curl
   local rc=0
   status_postgres || rc=3
   status_temporal || rc=3
   status_minio || rc=3
+  status_mailpit || rc=3
   return "$rc"
 }
 
@@ -473,7 +510,7 @@ cmd_wipe() {
     "" | / | "$HOME" | "$PROJECT_DIR") die "refusing to delete STACK_DIR=$STACK_DIR" ;;
   esac
   rm -rf -- "$STACK_DIR"
-  say "Deleted $STACK_DIR (Temporal history, MinIO objects, logs); the built binaries in $CACHE_DIR are kept"
+  say "Deleted $STACK_DIR (Temporal history, MinIO objects, mail, logs); the built binaries in $CACHE_DIR are kept"
 }
 
 main() {

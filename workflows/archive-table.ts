@@ -1,6 +1,7 @@
 import {
   CancellationScope,
   CancelledFailure,
+  ContinueAsNew,
   continueAsNew,
   isCancellation,
   proxyActivities,
@@ -31,6 +32,7 @@ import { DELETE, SHORT_IO, STREAMING } from './activity-options';
 import { progressQuery } from './messages';
 import { MAX_PAUSE_IN_ACTIVITY_MS, pace, type LastBatch } from './pacing';
 import { HistoryFull, Patience } from './patience';
+import { runFailed, runSucceeded } from './run-end';
 import { isLockLost, TableLock } from './table-lock';
 
 const { planTable, snapshotSchema, surveyTable, findBatch } = proxyActivities<Activities>(SHORT_IO);
@@ -52,6 +54,22 @@ const HISTORY_EVENTS_WHILE_WAITING = 8_000;
  */
 export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTableOutcome> {
   const ref = resolveTableRef(input);
+  let outcome: ArchiveTableOutcome;
+  try {
+    outcome = await archiveTable(input, ref);
+  } catch (err) {
+    // Continue-as-new ends this run only: the chain goes on and reports its own end.
+    if (!(err instanceof ContinueAsNew)) await runFailed(ref, err);
+    throw err;
+  }
+  await runSucceeded(ref, outcome);
+  return outcome;
+}
+
+async function archiveTable(
+  input: ArchiveTableInput,
+  ref: ResolvedTableRef,
+): Promise<ArchiveTableOutcome> {
   upsertSearchAttributes(tableSearchAttributes(ref));
   const progress: ArchiveProgress = {
     table: `${ref.database} ${ref.schema}.${ref.table}`,

@@ -1,0 +1,18 @@
+import type { ArchiveTableOutcome } from '../src/shared/archive-types';
+import type { ResolvedTableRef } from '../src/shared/table-ref';
+
+/**
+ * What an archive run does as it ends (the last run of a continue-as-new chain): the one
+ * place that tells the world, so that every way a run ends is reported the same way.
+ */
+export async function runSucceeded(
+  _ref: ResolvedTableRef,
+  _outcome: ArchiveTableOutcome,
+): Promise<void> {
+  // Reports are added here (notifications, the outcome search attribute).
+}
+
+/** A run that failed, or was cancelled (`err` tells which); `err` is rethrown by the caller. */
+export async function runFailed(_ref: ResolvedTableRef, _err: unknown): Promise<void> {
+  // Reports are added here (notifications, the outcome search attribute).
+}

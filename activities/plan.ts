@@ -1,10 +1,10 @@
-import { findTable, selectTables, type TableFilter } from '../src/config';
+import { configDigest, findTable, selectTables, type TableFilter } from '../src/config';
 import type { TablePlan } from '../src/shared/archive-types';
 import type { RunPlan } from '../src/shared/run-types';
 import { resolveTableRef, type TableRef } from '../src/shared/table-ref';
 import type { ActivityDeps } from './deps';
 
-/** Planning from the worker's config alone: no database, no bucket. */
+/** Planning from the worker's config alone: no database, no bucket. Plans carry the config's digest. */
 export function planActivities(deps: ActivityDeps) {
   const { config } = deps;
   return {
@@ -17,6 +17,7 @@ export function planActivities(deps: ActivityDeps) {
         retentionDays: table.retentionDays,
         batchSize: table.batchSize,
         pauseBetweenBatchesMs: table.pauseBetweenBatchesMs,
+        configDigest: configDigest(config),
       });
     },
 
@@ -33,6 +34,7 @@ export function planActivities(deps: ActivityDeps) {
           maxParallelDatabases: config.archive.max_parallel_databases,
           maxParallelTablesPerDatabase: config.archive.max_parallel_tables_per_database,
         },
+        configDigest: configDigest(config),
       });
     },
   };

@@ -18,11 +18,13 @@ import type {
   ArchiveRunResult,
   TableResult,
 } from '../src/shared/run-types';
-import { tableSearchAttributes } from '../src/shared/search-attributes';
+import { retentionRows, runMemo, staticDetails } from '../src/shared/run-metadata';
+import { tableSearchAttributes, type RunOutcome } from '../src/shared/search-attributes';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
 import { ArchiveTable } from './archive-table';
 import { runProgressQuery } from './messages';
+import { currentMemo, recordConfigDigest, withOutcome } from './run-metadata';
 
 const { planRun } = proxyActivities<Activities>(SHORT_IO);
 
@@ -35,13 +37,16 @@ const HISTORY_EVENTS_PER_RUN = 6_000;
  * does not stop the others; the result lists every table with its outcome.
  */
 export async function ArchiveAll(input: ArchiveAllInput = {}): Promise<ArchiveRunResult> {
+  return withOutcome(() => archiveAll(input), runOutcome);
+}
+
+async function archiveAll(input: ArchiveAllInput): Promise<ArchiveRunResult> {
   const state: ArchiveAllState =
     input.state ??
-    (await planRun({ database: input.database, table: input.table }).then((plan) => ({
-      pending: plan.tables,
-      results: [],
-      limits: plan.limits,
-    })));
+    (await planRun({ database: input.database, table: input.table }).then((plan) => {
+      recordConfigDigest(plan.configDigest);
+      return { pending: plan.tables, results: [], limits: plan.limits };
+    }));
   const running = new Map<string, { ref: ResolvedTableRef; settled: boolean }>();
   setHandler(runProgressQuery, () => ({
     finished: state.results,
@@ -99,6 +104,7 @@ async function startTable(
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       typedSearchAttributes: tableSearchAttributes(ref),
       staticSummary: `${dryRun ? 'Dry run of' : 'Archive'} ${ref.database} ${ref.schema}.${ref.table}`,
+      ...childMetadata(ref),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -136,6 +142,45 @@ async function startTable(
       entry.settled = true;
     },
   );
+}
+
+/**
+ * A child's memo and static details: the run's config digest, who started the run, and
+ * which run it is part of (its cutoff is fixed by the child as it starts).
+ */
+function childMetadata(ref: ResolvedTableRef): {
+  memo: Record<string, string>;
+  staticDetails: string;
+} {
+  const parent = workflowInfo().workflowId;
+  const memo = { ...currentMemo(), workerConfigDigest: undefined };
+  return {
+    memo: runMemo(memo),
+    staticDetails: staticDetails({
+      scope: `${ref.database} ${ref.schema}.${ref.table}`,
+      rows: retentionRows(undefined),
+      command: `part of archive run ${parent} (ArchiveAll)`,
+      memo,
+    }),
+  };
+}
+
+/**
+ * A whole run's ArchiveOutcome: failed when any table failed; otherwise archived when any
+ * table moved rows, dry-run for a dry run, locked when every table was held by another run,
+ * else nothing-to-archive.
+ */
+function runOutcome(result: ArchiveRunResult): RunOutcome {
+  const { tables } = result;
+  if (result.failed > 0) return 'failed';
+  if (tables.some((t) => t.outcome === 'dry-run')) return 'dry-run';
+  if (tables.some((t) => t.outcome === 'archived' && (t.rowsArchived ?? 0) > 0)) return 'archived';
+  if (
+    tables.length > 0 &&
+    tables.every((t) => t.outcome === 'locked' || t.outcome === 'already running')
+  )
+    return 'locked';
+  return 'nothing-to-archive';
 }
 
 /** The innermost message of a child's failure: what actually went wrong. */

@@ -25,6 +25,7 @@ import {
   type TablePlan,
   type Waiting,
 } from '../src/shared/archive-types';
+import { archiveCurrentDetails } from '../src/shared/run-metadata';
 import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { initialThrottleState, type ThrottleReading } from '../src/shared/throttle';
@@ -33,6 +34,7 @@ import { progressQuery } from './messages';
 import { MAX_PAUSE_IN_ACTIVITY_MS, pace, type LastBatch } from './pacing';
 import { HistoryFull, Patience } from './patience';
 import { runFailed, runSucceeded } from './run-end';
+import { recordConfigDigest } from './run-metadata';
 import { isLockLost, TableLock } from './table-lock';
 
 const { planTable, snapshotSchema, surveyTable, findBatch } = proxyActivities<Activities>(SHORT_IO);
@@ -85,12 +87,15 @@ async function archiveTable(
     HISTORY_EVENTS_WHILE_WAITING,
   );
   const plan = await patience.run('plan the table', () => planTable(ref));
+  recordConfigDigest(plan.configDigest);
   const state: ArchiveTableState = input.state ?? newRunState(plan);
   progress.cutoff = state.cutoff;
   progress.totals = state.totals;
+  showProgress(progress);
 
   if (input.dryRun) {
     progress.state = 'dry run';
+    showProgress(progress);
     const estimate = await patience.run('estimate', () =>
       estimateArchive({ table: ref, cutoff: state.cutoff }),
     );
@@ -102,6 +107,7 @@ async function archiveTable(
   let schemaChanged = false;
   try {
     progress.state = 'waiting for lock';
+    showProgress(progress);
     const first = await lock.acquire();
     if (!first.held) {
       progress.state = 'done';
@@ -125,6 +131,7 @@ async function archiveTable(
   } finally {
     await CancellationScope.nonCancellable(() => lock.release());
     progress.state = 'done';
+    showProgress(progress);
   }
   return {
     outcome: 'archived',
@@ -158,14 +165,19 @@ function reportWaiting(progress: ArchiveProgress, waiting: Waiting | undefined):
   if (waiting) {
     progress.waiting = waiting;
     progress.state = 'waiting out a fault';
-    setCurrentDetails(
-      `Waiting out a fault since ${waiting.since} (${waiting.step}): ${waiting.lastError}; next try at ${waiting.nextTryAt}`,
-    );
   } else {
     delete progress.waiting;
     progress.state = 'archiving';
-    setCurrentDetails('');
   }
+  showProgress(progress);
+}
+
+/**
+ * The Web UI's current details: the progress query's state in words (day, rows so far,
+ * throttled by what, resting, waiting out a fault). No command: set as often as it changes.
+ */
+function showProgress(progress: ArchiveProgress): void {
+  setCurrentDetails(archiveCurrentDetails(progress));
 }
 
 /** The batches of one run (of a run's continue-as-new chain), under the table's lock. */
@@ -219,7 +231,10 @@ class Run {
         throw new HistoryFull('the run');
       }
       const waitMs = this.pauseInCheck && last ? this.plan.pauseBetweenBatchesMs : 0;
-      if (waitMs > 0) progress.state = 'pausing';
+      if (waitMs > 0) {
+        progress.state = 'pausing';
+        showProgress(progress);
+      }
       const paced = await pace(
         this.ref,
         this.plan.batchSize,
@@ -240,6 +255,7 @@ class Run {
       this.exportAhead = !paced.rests && this.plan.pauseBetweenBatchesMs === 0;
       progress.state = 'archiving';
       progress.batchSize = state.throttle.batchSize;
+      showProgress(progress);
       // A step, once begun, runs to its end even if the run is cancelled meanwhile.
       const startedAt = Date.now();
       const { finished, more } = await CancellationScope.nonCancellable(() => this.step());
@@ -255,6 +271,7 @@ class Run {
       };
       if (this.plan.pauseBetweenBatchesMs > 0 && !this.pauseInCheck) {
         progress.state = 'pausing';
+        showProgress(progress);
         await sleep(this.plan.pauseBetweenBatchesMs);
         progress.state = 'archiving';
       }
@@ -422,6 +439,7 @@ class Run {
     else delete state.start;
     state.nextBatch++;
     delete state.inFlight;
+    showProgress(progress);
   }
 
   /**

@@ -11,6 +11,7 @@ import { INVALID_INPUT } from '../src/shared/table-ref';
 
 import { STREAMING } from './activity-options';
 import { patienceInDetails } from './patience';
+import { withOutcome } from './run-metadata';
 
 const { readAuditTrail } = proxyActivities<Activities>(STREAMING);
 
@@ -28,17 +29,26 @@ export async function AuditTrail(given: AuditTrailInput = {}): Promise<ReadAudit
       INVALID_INPUT,
     );
   const patience = patienceInDetails();
-  return patience.run('read the audit trail', () =>
-    readAuditTrail({
-      verify: input.verify === true,
-      filter: {
-        database: input.database,
-        table: input.table,
-        actions: input.actions as AuditAction[] | undefined,
-        startDate: input.startDate,
-        endDate: input.endDate,
-      },
-      limit: input.limit ?? DEFAULT_AUDIT_LIMIT,
-    }),
+  return withOutcome(
+    () =>
+      patience.run('read the audit trail', () =>
+        readAuditTrail({
+          verify: input.verify === true,
+          filter: {
+            database: input.database,
+            table: input.table,
+            actions: input.actions as AuditAction[] | undefined,
+            startDate: input.startDate,
+            endDate: input.endDate,
+          },
+          limit: input.limit ?? DEFAULT_AUDIT_LIMIT,
+        }),
+      ),
+    (result) =>
+      result.kind === 'records'
+        ? 'listed'
+        : result.verification.problems.length > 0
+          ? 'broken'
+          : 'verified',
   );
 }

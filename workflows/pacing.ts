@@ -8,6 +8,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ArchiveProgress } from '../src/shared/archive-types';
+import { archiveCurrentDetails } from '../src/shared/run-metadata';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
 import {
   afterBatch,
@@ -108,7 +109,7 @@ export async function pace(
     progress.throttledBy = decision.by;
     progress.throttleReason = decision.reason;
     progress.throttledUntil = until;
-    setCurrentDetails(`Throttled until ${until}: ${decision.reason}`);
+    setCurrentDetails(archiveCurrentDetails(progress));
     log.info('throttled', { by: decision.by, reason: decision.reason, ms: decision.ms });
     const tags = { database: ref.database, signal: decision.by[0] ?? 'unknown' };
     throttlePauses.add(1, tags);
@@ -128,7 +129,7 @@ export async function pace(
     delete progress.throttledBy;
     delete progress.throttleReason;
     delete progress.throttledUntil;
-    setCurrentDetails('');
+    setCurrentDetails(archiveCurrentDetails(progress));
   }
   return { state, rests };
 }

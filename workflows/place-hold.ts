@@ -5,6 +5,7 @@ import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
 import { patienceInDetails } from './patience';
+import { withOutcome } from './run-metadata';
 
 const { placeHold } = proxyActivities<Activities>(SHORT_IO);
 
@@ -20,13 +21,17 @@ export async function PlaceHold(input: PlaceHoldInput): Promise<PlaceHoldResult>
   const patience = patienceInDetails();
   // uuid4 is the workflow's own seeded random: the same id on every replay.
   const id = `legal-${uuid4().slice(0, 8)}`;
-  return patience.run('place the hold', () =>
-    placeHold({
-      table,
-      id,
-      reason: input.reason,
-      days: input.days,
-      placedBy: input.placedBy,
-    }),
+  return withOutcome(
+    () =>
+      patience.run('place the hold', () =>
+        placeHold({
+          table,
+          id,
+          reason: input.reason,
+          days: input.days,
+          placedBy: input.placedBy,
+        }),
+      ),
+    () => 'placed',
   );
 }

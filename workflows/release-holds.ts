@@ -5,6 +5,7 @@ import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import { SHORT_IO } from './activity-options';
 import { patienceInDetails } from './patience';
+import { withOutcome } from './run-metadata';
 
 const { releaseHolds } = proxyActivities<Activities>(SHORT_IO);
 
@@ -18,13 +19,17 @@ export async function ReleaseHolds(input: ReleaseHoldsInput): Promise<ReleaseHol
   const table = resolveTableRef(input);
   upsertSearchAttributes(tableSearchAttributes(table));
   const patience = patienceInDetails();
-  return patience.run('release holds', () =>
-    releaseHolds({
-      table,
-      ...(input.holds && { holds: input.holds }),
-      reason: input.reason ?? `released by ${workflowInfo().workflowId}`,
-      ...(input.releasedBy !== undefined && { releasedBy: input.releasedBy }),
-      dryRun: input.dryRun === true,
-    }),
+  return withOutcome(
+    () =>
+      patience.run('release holds', () =>
+        releaseHolds({
+          table,
+          ...(input.holds && { holds: input.holds }),
+          reason: input.reason ?? `released by ${workflowInfo().workflowId}`,
+          ...(input.releasedBy !== undefined && { releasedBy: input.releasedBy }),
+          dryRun: input.dryRun === true,
+        }),
+      ),
+    (result) => (result.released ? 'released' : 'listed'),
   );
 }

@@ -32,6 +32,7 @@ import {
 import { SHORT_IO, STREAMING } from './activity-options';
 import { restoreProgressQuery } from './messages';
 import { HistoryFull, Patience } from './patience';
+import { withOutcome } from './run-metadata';
 import { TableLock } from './table-lock';
 
 const { planRestore, restorePage, restoreObject } = proxyActivities<Activities>(STREAMING);
@@ -66,6 +67,13 @@ interface RestoreState {
 export async function Restore(
   input: RestoreInput & { state?: RestoreState } = {} as RestoreInput,
 ): Promise<RestoreResult> {
+  return withOutcome(
+    () => restore(input),
+    (result) => result.outcome,
+  );
+}
+
+async function restore(input: RestoreInput & { state?: RestoreState }): Promise<RestoreResult> {
   const source = resolveTableRef(input);
   const target = resolveTarget(source, input.targetTable);
   const conflict = input.conflict ?? 'fail';
@@ -205,6 +213,9 @@ async function restorePages(
         t.overwritten += result.overwritten;
         t.skipped += result.skipped;
         t.identical += result.identical;
+        if (!progress.waiting) {
+          setCurrentDetails(`Restoring: ${t.objects} objects, ${t.rows} rows so far`);
+        }
       }
     };
     await Promise.all(Array.from({ length: OBJECTS_AT_ONCE }, runner));

@@ -1,5 +1,6 @@
 import type { ArchiveTableOutcome } from '../src/shared/archive-types';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
+import { archiveOutcome, outcomeOfError, recordOutcome } from './run-metadata';
 
 /**
  * What an archive run does as it ends (the last run of a continue-as-new chain): the one
@@ -9,10 +10,12 @@ export async function runSucceeded(
   _ref: ResolvedTableRef,
   _outcome: ArchiveTableOutcome,
 ): Promise<void> {
+  recordOutcome(archiveOutcome(_outcome));
   // Reports are added here (notifications, the outcome search attribute).
 }
 
 /** A run that failed, or was cancelled (`err` tells which); `err` is rethrown by the caller. */
 export async function runFailed(_ref: ResolvedTableRef, _err: unknown): Promise<void> {
+  recordOutcome(outcomeOfError(_err));
   // Reports are added here (notifications, the outcome search attribute).
 }

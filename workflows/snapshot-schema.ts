@@ -4,6 +4,7 @@ import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef } from '../src/shared/table-ref';
 import type { SnapshotSchemaInput, SnapshotSchemaResult } from '../src/shared/workflow-types';
 import { SHORT_IO } from './activity-options';
+import { withOutcome } from './run-metadata';
 
 const { snapshotSchema } = proxyActivities<Activities>(SHORT_IO);
 
@@ -16,5 +17,8 @@ const { snapshotSchema } = proxyActivities<Activities>(SHORT_IO);
 export async function SnapshotSchema(input: SnapshotSchemaInput): Promise<SnapshotSchemaResult> {
   const ref = resolveTableRef(input);
   upsertSearchAttributes(tableSearchAttributes(ref));
-  return await snapshotSchema(ref);
+  return withOutcome(
+    () => snapshotSchema(ref),
+    (result) => (result.created ? 'stored' : 'unchanged'),
+  );
 }

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -19,6 +20,7 @@ import {
 } from '../src/shared/validate-types';
 import { SHORT_IO, VALIDATE } from './activity-options';
 import { validateProgressQuery } from './messages';
+import { recordConfigDigest, withOutcome } from './run-metadata';
 
 const { planRun } = proxyActivities<Activities>(SHORT_IO);
 const { validateTable } = proxyActivities<Activities>(VALIDATE);
@@ -34,6 +36,13 @@ const { validateTable } = proxyActivities<Activities>(VALIDATE);
 export async function Validate(given: ValidateInput = {}): Promise<ValidateResult> {
   // `temporal workflow start` without --input passes null.
   const input = given ?? {};
+  return withOutcome(
+    () => validate(input),
+    (result) => (result.problems > 0 ? 'problems' : 'valid'),
+  );
+}
+
+async function validate(input: ValidateInput): Promise<ValidateResult> {
   const problem = validateInputProblem(input);
   if (problem) throw ApplicationFailure.nonRetryable(`workflow input: ${problem}`, INVALID_INPUT);
   const progress: ValidateProgress = {
@@ -47,6 +56,7 @@ export async function Validate(given: ValidateInput = {}): Promise<ValidateResul
   setHandler(validateProgressQuery, () => progress);
 
   const plan = await planRun({ database: input.database, table: input.table });
+  recordConfigDigest(plan.configDigest);
   progress.tablesTotal = plan.tables.length;
   if (plan.tables.length === 1) {
     const [only] = plan.tables as [ResolvedTableRef];
@@ -62,6 +72,9 @@ export async function Validate(given: ValidateInput = {}): Promise<ValidateResul
       progress.running = progress.running.filter((r) => r !== ref);
       results.push(result);
       record(progress, result);
+      setCurrentDetails(
+        `Validated ${progress.tablesDone} of ${progress.tablesTotal} tables: ${progress.objectsChecked} objects, ${progress.problems} problems so far`,
+      );
     }
   };
   const parallel = Math.max(1, Math.min(plan.limits.maxParallelTables, plan.tables.length));

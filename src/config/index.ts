@@ -10,3 +10,4 @@ export {
   type TableFilter,
 } from './tables';
 export { databasePassword } from './secrets';
+export { configDigest } from './digest';

@@ -173,6 +173,8 @@ export interface TablePlan {
   retentionDays: number;
   batchSize: number;
   pauseBetweenBatchesMs: number;
+  /** The worker's config digest (src/config/digest.ts); absent in runs recorded before it. */
+  configDigest?: string;
 }
 
 /** Input of ArchiveTable. Names only: the worker's config holds every setting. */

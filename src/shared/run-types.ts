@@ -29,6 +29,8 @@ export interface RunLimits {
 export interface RunPlan {
   tables: ResolvedTableRef[];
   limits: RunLimits;
+  /** The worker's config digest (src/config/digest.ts); absent in runs recorded before it. */
+  configDigest?: string;
 }
 
 export type TableResultOutcome = 'archived' | 'dry-run' | 'locked' | 'already running' | 'failed';

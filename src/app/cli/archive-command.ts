@@ -3,12 +3,14 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { ArchiveAll } from '../../../workflows';
 import type { ArchiveProgress } from '../../shared/archive-types';
 import type { ArchiveRunProgress, ArchiveRunResult, TableResult } from '../../shared/run-types';
+import { retentionRows } from '../../shared/run-metadata';
 import type { ResolvedTableRef } from '../../shared/table-ref';
 import { selectTables } from '../../config';
 import { connectClient, webUiUrl } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { followWorkflow, queryQuietly } from './follow';
 import { formatBytes, formatCount, formatDuration, formatTable, tableName } from './format';
+import { cliRunMetadata, commandLine } from './run-metadata';
 
 export interface ArchiveCommandOptions {
   database?: string;
@@ -27,7 +29,7 @@ export async function archiveCommand(
   options: ArchiveCommandOptions,
 ): Promise<number> {
   // Names are checked here first, so a typo fails at once with exit 2, not inside a workflow.
-  selectTables(ctx.config, options);
+  const tables = selectTables(ctx.config, options);
   const client = await connectClient(ctx.config.temporal, ctx.env);
   try {
     const { namespace, task_queue: taskQueue } = ctx.config.temporal;
@@ -38,6 +40,15 @@ export async function archiveCommand(
       workflowId,
       args: [{ database: options.database, table: options.table, dryRun }],
       staticSummary: `${dryRun ? 'Dry run' : 'Archive run'}${options.database ? ` of ${options.database}` : ''}${options.table ? ` ${options.table}` : ''}`,
+      ...cliRunMetadata(ctx, {
+        scope: `${tables.length} table${tables.length === 1 ? '' : 's'}: ${listed(tables.map((t) => `${t.database.name} ${t.schema}.${t.name}`))}`,
+        rows: rowsOf(tables),
+        command: commandLine('archive', {
+          database: options.database,
+          table: options.table,
+          'dry-run': dryRun,
+        }),
+      }),
     });
     const ui = webUiUrl(ctx.config.temporal);
     ctx.out(
@@ -68,6 +79,18 @@ export async function archiveCommand(
   } finally {
     await client.connection.close();
   }
+}
+
+/** The first few names, then how many more: static details stay short. */
+function listed(names: string[], most = 8): string {
+  const more = names.length - most;
+  return names.slice(0, most).join(', ') + (more > 0 ? `, and ${more} more` : '');
+}
+
+/** Which rows the run archives: older than each table's retention, which fixes its cutoff. */
+function rowsOf(tables: { retentionDays: number }[]): string {
+  const days = [...new Set(tables.map((t) => t.retentionDays))];
+  return retentionRows(days.length === 1 ? days[0] : undefined);
 }
 
 async function hasWorker(client: Client, namespace: string, taskQueue: string): Promise<boolean> {

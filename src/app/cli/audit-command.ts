@@ -11,6 +11,7 @@ import type { AuditRecord } from '../../store/documents';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { formatTable } from './format';
+import { cliRunMetadata, commandLine } from './run-metadata';
 
 export interface AuditCommandOptions {
   database?: string;
@@ -69,6 +70,17 @@ export async function auditCommand(
       workflowId: auditTrailWorkflowId(verify, new Date().toISOString()),
       args: [input],
       staticSummary: verify ? 'Verify the audit trail' : 'Show the audit trail',
+      ...cliRunMetadata(ctx, {
+        scope: 'the audit trail of the whole archive',
+        command: commandLine(verify ? 'audit verify' : 'audit show', {
+          database: options.database,
+          table: options.table,
+          action: options.action,
+          'start-date': options.startDate,
+          'end-date': options.endDate,
+          limit: options.limit,
+        }),
+      }),
     });
     if (options.json) {
       ctx.out(JSON.stringify(result.kind === 'verified' ? result.verification : result));

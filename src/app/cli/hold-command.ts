@@ -14,6 +14,7 @@ import { isDay } from '../../shared/validate-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { tableName } from './format';
+import { cliRunMetadata, commandLine } from './run-metadata';
 
 export type HoldAction = 'place' | 'list' | 'release';
 
@@ -110,6 +111,18 @@ async function place(
     workflowId: `${placeHoldWorkflowId(ref)}/${new Date().toISOString()}`,
     args: [{ ...ref, reason: options.reason!, days, placedBy: options.by ?? defaultActor() }],
     staticSummary: `Legal hold on ${tableName(ref)}`,
+    ...cliRunMetadata(ctx, {
+      scope: tableName(ref),
+      rows: `days ${dayText(days)}`,
+      command: commandLine('hold place', {
+        database: options.database,
+        table: options.table,
+        reason: options.reason,
+        since: options.since,
+        until: options.until,
+        by: options.by,
+      }),
+    }),
   });
   if (options.json) {
     ctx.out(JSON.stringify(result));
@@ -152,6 +165,16 @@ export async function listOrRelease(
         },
       ],
       staticSummary: `${options.release ? 'Release' : 'List'} holds of ${tableName(ref)}`,
+      ...cliRunMetadata(ctx, {
+        scope: tableName(ref),
+        command: commandLine(options.release ? 'hold release' : 'hold list', {
+          database: ref.database,
+          table: `${ref.schema}.${ref.table}`,
+          hold: options.holds,
+          reason: options.reason,
+          by: options.releasedBy,
+        }),
+      }),
     },
   );
   if (options.json) {

@@ -14,6 +14,7 @@ import {
 } from '../../shared/restore-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
+import { cliRunMetadata, commandLine } from './run-metadata';
 import { listOrRelease } from './hold-command';
 import { formatBytes, formatCount, formatTable, tableName } from './format';
 
@@ -105,6 +106,24 @@ export async function restoreCommand(
         workflowId,
         args: [args],
         staticSummary: `${args.dryRun ? 'Restore plan' : 'Restore'} of ${tableName(source)}`,
+        ...cliRunMetadata(ctx, {
+          scope: `${tableName(source)}${options.targetTable ? ` into ${options.targetTable}` : ''}`,
+          rows: restoreRows(options),
+          command: commandLine('restore', {
+            database: options.database,
+            table: options.table,
+            's3-key': options.s3Key,
+            'restore-all': options.restoreAll,
+            'start-date': options.startDate,
+            'end-date': options.endDate,
+            'conflict-strategy': options.conflictStrategy,
+            'ignore-watermark': options.ignoreWatermark,
+            'target-table': options.targetTable,
+            'drop-missing-columns': options.dropMissingColumns,
+            'all-lines': options.allLines,
+            'dry-run': args.dryRun === true,
+          }),
+        }),
       });
     const planOf = async (listAfter?: string): Promise<RestorePlan> => {
       const result = await run(
@@ -135,6 +154,21 @@ export async function restoreCommand(
   } finally {
     await client.connection.close();
   }
+}
+
+/** Which archived rows a restore takes, in words for its static details. */
+function restoreRows(options: RestoreCommandOptions): string {
+  const which = options.s3Key?.length
+    ? `${options.s3Key.length} named object${options.s3Key.length === 1 ? '' : 's'}`
+    : 'every archived object';
+  const days =
+    options.startDate || options.endDate
+      ? `, days ${options.startDate ?? 'first'} to ${options.endDate ?? 'last'}`
+      : '';
+  const lines = options.allLines
+    ? 'every archived row version'
+    : 'the row versions the archive deleted';
+  return `${which}${days}: ${lines}`;
 }
 
 /** Prints the archive's objects, a page (one plan workflow) at a time. */

@@ -6,6 +6,7 @@ import { snapshotSchemaWorkflowId } from '../../shared/workflow-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { tableName } from './format';
+import { cliRunMetadata, commandLine } from './run-metadata';
 
 export interface SnapshotCommandOptions {
   database?: string;
@@ -34,6 +35,13 @@ export async function snapshotCommand(
         args: [ref],
         typedSearchAttributes: tableSearchAttributes(ref),
         staticSummary: `Schema snapshot of ${tableName(ref)}`,
+        ...cliRunMetadata(ctx, {
+          scope: tableName(ref),
+          command: commandLine('snapshot-schema', {
+            database: options.database,
+            table: options.table,
+          }),
+        }),
       });
       ctx.out(
         `  schema ${result.schemaHash.slice(0, 12)}: ${result.columnCount} columns, primary key (${result.primaryKey.join(', ')}), ${result.created ? 'stored' : 'already stored'} at s3://${result.bucket}/${result.key}`,

@@ -10,6 +10,7 @@ import {
 } from '../../shared/validate-types';
 import { connectClient } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
+import { cliRunMetadata, commandLine } from './run-metadata';
 import { followWorkflow, queryQuietly } from './follow';
 import { formatCount, formatTable, tableName } from './format';
 
@@ -32,7 +33,7 @@ export async function validateCommand(
   ctx: CommandContext,
   options: ValidateCommandOptions,
 ): Promise<number> {
-  selectTables(ctx.config, options);
+  const tables = selectTables(ctx.config, options);
   const input: ValidateInput = {
     database: options.database,
     table: options.table,
@@ -49,6 +50,17 @@ export async function validateCommand(
       workflowId,
       args: [input],
       staticSummary: `Validate archives${options.database ? ` of ${options.database}` : ''}${options.table ? ` ${options.table}` : ''}${rangeText(options)}`,
+      ...cliRunMetadata(ctx, {
+        scope: `${tables.length} table${tables.length === 1 ? '' : 's'}`,
+        rows: `archived objects${rangeText(options) || ' of every day'}${options.sampleSize !== undefined ? `, ${options.sampleSize} rows sampled per table` : ''}`,
+        command: commandLine('validate', {
+          database: options.database,
+          table: options.table,
+          'start-date': options.startDate,
+          'end-date': options.endDate,
+          'sample-size': options.sampleSize,
+        }),
+      }),
     });
     say(`validation ${workflowId} started on task queue ${ctx.config.temporal.task_queue}`);
     const result = await follow(handle, say);

@@ -1,10 +1,12 @@
 import { cancellationSignal, log } from '@temporalio/activity';
+import { readOldestRow } from '../src/archive/backlog';
 import { deleteBatch } from '../src/archive/delete-batch';
 import { exportBatch, findBatchDay } from '../src/archive/export';
 import { estimateArchive } from '../src/archive/estimate';
 import { verifyBatch } from '../src/archive/verify';
 import { advanceWatermark } from '../src/archive/watermark';
 import { legalHoldOn } from '../src/archive/legal-holds';
+import { stopwatch } from '../src/metrics';
 import { dayOfKey } from '../src/store/layout';
 import type {
   BatchStart,
@@ -23,6 +25,12 @@ import { requireSchema, withTable } from './context';
 import type { ActivityDeps } from './deps';
 import { heartbeating, workflowIdOfActivity } from './heartbeat';
 import { readThrottle } from './throttle';
+
+/** A read for a metric alone never fails the activity: the gauge keeps its last value. */
+export function metricReadFailed(err: unknown): undefined {
+  log.warn('could not read the table for its backlog metrics', { err });
+  return undefined;
+}
 
 export function archiveActivities(deps: ActivityDeps) {
   return {
@@ -47,6 +55,7 @@ export function archiveActivities(deps: ActivityDeps) {
      * deletes or replaces an object, it adopts what an earlier attempt stored.
      */
     exportBatch(input: ExportBatchInput): Promise<ExportBatchResult> {
+      const elapsed = stopwatch();
       return heartbeating((details) =>
         withTable(deps, input.table, async (ctx, client) => {
           requireSchema(ctx, input.schemaHash);
@@ -69,8 +78,14 @@ export function archiveActivities(deps: ActivityDeps) {
             },
             input,
           );
-          if (result.kind === 'batch')
+          if (result.kind === 'batch') {
             log.info('batch exported', { object: result.object, rows: result.rowCount });
+            deps.metrics?.exported(
+              input.table,
+              { rows: result.rowCount, bytes: result.bytes },
+              elapsed(),
+            );
+          }
           return result;
         }),
       );
@@ -79,6 +94,7 @@ export function archiveActivities(deps: ActivityDeps) {
     /** Reads the batch back from the store and writes its deletion manifest (src/archive/verify.ts). */
     verifyBatch(input: VerifyBatchInput): Promise<VerifyBatchResult> {
       return heartbeating(async (details) => {
+        const elapsed = stopwatch();
         const verified = await verifyBatch(deps.store.table(input.table), input.object, {
           signal: cancellationSignal(),
           progress: (rows) => details({ rows }),
@@ -87,6 +103,7 @@ export function archiveActivities(deps: ActivityDeps) {
           object: input.object,
           ...verified,
         });
+        deps.metrics?.verified(input.table, elapsed());
         return verified;
       });
     },
@@ -100,6 +117,7 @@ export function archiveActivities(deps: ActivityDeps) {
      */
     deleteBatch(input: DeleteBatchInput): Promise<DeletedBatch> {
       return heartbeating(async () => {
+        const elapsed = stopwatch();
         const result = await withTable(deps, input.table, async (ctx, client) => {
           const deleted = await deleteBatch(
             {
@@ -118,6 +136,11 @@ export function archiveActivities(deps: ActivityDeps) {
             object: input.object,
             ...deleted,
           });
+          // The backlog gauge's oldest row: one more probe of the timestamp index per batch.
+          if (deps.metrics) {
+            const oldest = await readOldestRow(client, ctx.sql).catch(metricReadFailed);
+            if (oldest !== undefined) deps.metrics.oldestRow(input.table, oldest);
+          }
           return deleted;
         });
         const action = result.heldBy ? 'legal-hold-skip' : 'delete';
@@ -126,6 +149,7 @@ export function archiveActivities(deps: ActivityDeps) {
           ...result,
         });
         await advanceWatermark(deps.store.table(input.table), input.table, input.watermark);
+        deps.metrics?.deleted(input.table, result.deleted, elapsed());
         return { ...result, reading: await readThrottle(deps, input.table) };
       });
     },

@@ -1,4 +1,5 @@
 import type { Config, Env } from '../src/config';
+import type { ArchiveMetrics } from '../src/metrics';
 import type { PoolRegistry } from '../src/postgres/pool';
 import type { SignalReader } from '../src/postgres/signals';
 import type { ArchiveStore } from '../src/store/archive-store';
@@ -17,4 +18,9 @@ export interface ActivityDeps {
    * a vacuum, which one test server cannot produce on demand.
    */
   readSignals?: SignalReader;
+  /**
+   * Where activities record the archive's metrics (served at the worker's /metrics); the
+   * worker entry point builds it. Left out (tests), nothing is recorded.
+   */
+  metrics?: ArchiveMetrics;
 }

@@ -36,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
       ...auditActivities(deps),
     },
     OWN_HEARTBEAT,
+    deps.metrics,
   );
 }
 

@@ -1,5 +1,6 @@
 import { activityInfo, cancellationSignal, getClient, heartbeat, log } from '@temporalio/activity';
 import { findTable } from '../src/config';
+import { stopwatch } from '../src/metrics';
 import { qualifiedName } from '../src/postgres/identifiers';
 import { LockSession, lockSessionName } from '../src/postgres/lock-session';
 import { notifyRelease } from '../src/postgres/sql/table-lock';
@@ -25,6 +26,7 @@ export function lockActivities(deps: ActivityDeps) {
     async holdTableLock(input: HoldTableLockInput): Promise<HoldTableLockResult> {
       const table = findTable(deps.config, input.table);
       const info = activityInfo();
+      const elapsed = stopwatch();
       const name = qualifiedName(table.schema, table.name);
       const session = await LockSession.open(
         table.database,
@@ -39,7 +41,11 @@ export function lockActivities(deps: ActivityDeps) {
         const holder = await session.take(name, (pid) => {
           log.warn('ending this run’s own earlier lock session', { table: name, pid });
         });
-        if (!('token' in holder)) return { acquired: false, heldBy: holder.heldBy };
+        if (!('token' in holder)) {
+          deps.metrics?.lockAttempt(input.table, 'busy', elapsed());
+          return { acquired: false, heldBy: holder.heldBy };
+        }
+        deps.metrics?.lockAttempt(input.table, 'acquired', elapsed());
         if (info.workflowExecution) {
           await getClient()
             .workflow.getHandle(info.workflowExecution.workflowId, info.workflowExecution.runId)

@@ -1,5 +1,6 @@
 import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
 import { findTable } from '../src/config';
+import { stopwatch } from '../src/metrics';
 import { restoreObject, type RestoreTargetShape } from '../src/restore/restore-object';
 import { planRestore } from '../src/restore/plan';
 import { plannedObjects } from '../src/restore/select';
@@ -75,6 +76,7 @@ export function restoreActivities(deps: ActivityDeps) {
      */
     restoreObject(input: RestoreObjectInput): Promise<RestoreObjectResult> {
       return heartbeating(async (details) => {
+        const elapsed = stopwatch();
         const archive = deps.store.table(input.source);
         const manifest = await archive.requireManifest(input.object);
         const target = await targetShape(input.target, manifest.primaryKey.column);
@@ -106,6 +108,7 @@ export function restoreActivities(deps: ActivityDeps) {
           input.source,
           { ...result, target: input.target, conflict: input.conflict, lines: input.lines },
         );
+        deps.metrics?.restored(input.source, result.inserted + result.overwritten, elapsed());
         return result;
       });
     },

@@ -1,7 +1,9 @@
 import { log } from '@temporalio/activity';
+import { readBacklog } from '../src/archive/backlog';
 import { surveyTable } from '../src/archive/survey';
 import type { SurveyTableInput, TableSurvey } from '../src/shared/archive-types';
 import { recordAudit } from './audit';
+import { metricReadFailed } from './archive';
 import { withTable } from './context';
 import type { ActivityDeps } from './deps';
 
@@ -10,7 +12,7 @@ export function surveyActivities(deps: ActivityDeps) {
     /**
      * What a run reads once it holds the table's lock (src/archive/survey.ts): the days held,
      * and the old rows left in the table and why. Rows kept by legal holds are logged and
-     * recorded in the audit trail.
+     * recorded in the audit trail. Reads the table's backlog for its metrics.
      */
     surveyTable(input: SurveyTableInput): Promise<TableSurvey> {
       return withTable(deps, input.table, async (ctx, client) => {
@@ -35,6 +37,10 @@ export function surveyActivities(deps: ActivityDeps) {
         }
         if (left.nullKey + left.outOfRange > 0)
           log.warn('rows the archive leaves in the table', { table: ctx.sql.table, ...left });
+        if (deps.metrics) {
+          const backlog = await readBacklog(client, ctx.sql, input.cutoff).catch(metricReadFailed);
+          if (backlog) deps.metrics.backlog(input.table, backlog);
+        }
         return survey;
       });
     },

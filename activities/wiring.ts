@@ -1,5 +1,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
+import { cancellationSignal } from '@temporalio/activity';
 import { DatabaseError } from 'pg';
+import type { ArchiveMetrics } from '../src/metrics';
 import { ArchiverError, DatabaseRefusedError, StoreRefusedError } from '../src/shared/errors';
 import { heartbeating } from './heartbeat';
 
@@ -70,11 +72,12 @@ type AsyncFunction = (...args: never[]) => Promise<unknown>;
  * Every activity of the set as the worker registers it: heartbeating on a timer (see
  * heartbeating; `ownHeartbeat` names the ones whose heartbeat means something of their own,
  * like the lock's, which beats only while its session holds the lock) and throwing
- * classified errors (see classifyError).
+ * classified errors (see classifyError), each failed attempt counted in `metrics`.
  */
 export function wireActivities<T extends Record<string, AsyncFunction>>(
   activities: T,
   ownHeartbeat: ReadonlySet<string>,
+  metrics?: ArchiveMetrics,
 ): T {
   const wired: Record<string, AsyncFunction> = {};
   for (const [name, fn] of Object.entries(activities)) {
@@ -85,7 +88,10 @@ export function wireActivities<T extends Record<string, AsyncFunction>>(
       try {
         return await run(args);
       } catch (err) {
-        throw classifyError(err);
+        const classified = classifyError(err);
+        // A cancelled attempt (the run let go of it) is not a failure.
+        if (metrics && !cancellationSignal().aborted) metrics.failed(name, classified, args[0]);
+        throw classified;
       }
     };
   }

@@ -22,6 +22,7 @@ import {
   type ThrottleState,
 } from '../src/shared/throttle';
 import { THROTTLE_CHECK } from './activity-options';
+import { countThrottleWait } from './metrics';
 import type { Patience } from './patience';
 
 const { readThrottleSignals } = proxyActivities<Activities>(THROTTLE_CHECK);
@@ -114,6 +115,7 @@ export async function pace(
     const tags = { database: ref.database, signal: decision.by[0] ?? 'unknown' };
     throttlePauses.add(1, tags);
     throttlePausedMs.add(decision.ms, tags);
+    countThrottleWait({ ...ref, signal: tags.signal, ms: decision.ms });
     waited = true;
     if (
       onlyPacing(decision) &&

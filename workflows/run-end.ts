@@ -1,5 +1,7 @@
 import type { ArchiveTableOutcome } from '../src/shared/archive-types';
+import { failureType } from '../src/shared/metrics-sink';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
+import { countRunEnd } from './metrics';
 import { archiveOutcome, outcomeOfError, recordOutcome } from './run-metadata';
 
 /**
@@ -11,11 +13,18 @@ export async function runSucceeded(
   _outcome: ArchiveTableOutcome,
 ): Promise<void> {
   recordOutcome(archiveOutcome(_outcome));
+  countRunEnd({ ..._ref, outcome: archiveOutcome(_outcome) });
   // Reports are added here (notifications, the outcome search attribute).
 }
 
 /** A run that failed, or was cancelled (`err` tells which); `err` is rethrown by the caller. */
 export async function runFailed(_ref: ResolvedTableRef, _err: unknown): Promise<void> {
   recordOutcome(outcomeOfError(_err));
+  const outcome = outcomeOfError(_err);
+  countRunEnd({
+    ..._ref,
+    outcome,
+    ...(outcome === 'failed' && { errorType: failureType(_err) }),
+  });
   // Reports are added here (notifications, the outcome search attribute).
 }

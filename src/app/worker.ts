@@ -7,9 +7,15 @@ import {
   type LogLevel as SdkLogLevel,
 } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import type { Config, Env } from '../config';
+import { selectTables, type Config, type Env } from '../config';
 import type { Logger, LogLevel } from '../logging';
-import { createMetricsRegistry, splitHostPort, startHttpEndpoint } from '../metrics';
+import {
+  ArchiveMetrics,
+  archiverSinks,
+  createMetricsRegistry,
+  splitHostPort,
+  startHttpEndpoint,
+} from '../metrics';
 import { PoolRegistry } from '../postgres/pool';
 import { openArchiveStore } from '../store/client';
 import { temporalConnectOptions } from '../temporal-client/connection';
@@ -38,7 +44,15 @@ function installRuntime(config: Config, logger: Logger, level: LogLevel): void {
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
       ...(config.worker.sdk_metrics_address !== null && {
-        metrics: { prometheus: { bindAddress: config.worker.sdk_metrics_address } },
+        // Prometheus' conventions (_total, _seconds), as on /metrics; see docs/monitoring.md.
+        metrics: {
+          prometheus: {
+            bindAddress: config.worker.sdk_metrics_address,
+            countersTotalSuffix: true,
+            unitSuffix: true,
+            useSecondsForDurations: true,
+          },
+        },
       }),
     },
     // The SDK drains the worker on these, then worker.run() resolves and we clean up.
@@ -94,9 +108,13 @@ export async function runWorker({
   // plainly and the process exits, instead of an installed runtime keeping it alive (and
   // swallowing SIGTERM) with no worker to stop.
   let worker: Worker | undefined;
+  const metrics = new ArchiveMetrics(createMetricsRegistry());
+  metrics.configured(
+    selectTables(config).map((t) => ({ ...t, database: t.database.name, table: t.name })),
+  );
   const http = await startHttpEndpoint({
     ...splitHostPort(config.worker.http_address),
-    registry: createMetricsRegistry(),
+    registry: metrics.registry,
     health: () => ({
       healthy: worker?.getState() === 'RUNNING',
       details: { worker: worker?.getState() ?? 'STARTING', namespace, taskQueue },
@@ -127,7 +145,8 @@ export async function runWorker({
       namespace,
       taskQueue,
       workflowsPath: require.resolve('../../workflows'),
-      activities: createActivities({ config, env, pools, store: bucket.store }),
+      activities: createActivities({ config, env, pools, store: bucket.store, metrics }),
+      sinks: archiverSinks(metrics),
       maxConcurrentActivityTaskExecutions: config.worker.max_concurrent_activities,
       shutdownGraceTime: `${config.worker.shutdown_grace_seconds}s`,
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkScheduleScopes, schedulesSchema } from './schedules';
 
 /**
  * The configuration file's one schema. Every field says what it does and its default;
@@ -630,7 +631,9 @@ export const configSchema = z
     archive: archiveSchema.prefault({}),
     worker: workerSchema.prefault({}),
     compliance: complianceSchema.prefault({}),
+    schedules: schedulesSchema,
   })
+  .superRefine(checkScheduleScopes)
   .superRefine((config, ctx) => {
     const encryption = config.s3.encryption;
     if ((encryption.mode === 'SSE-KMS') !== (encryption.kms_key_id !== null)) {

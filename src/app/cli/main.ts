@@ -16,6 +16,14 @@ import { doctorCommand } from './doctor-command';
 import { holdCommand, type HoldAction, type HoldCommandOptions } from './hold-command';
 import { restoreCommand, type RestoreCommandOptions } from './restore-command';
 import { snapshotCommand } from './snapshot-command';
+import {
+  scheduleApplyCommand,
+  scheduleDeleteCommand,
+  scheduleListCommand,
+  type ScheduleApplyOptions,
+  type ScheduleDeleteOptions,
+  type ScheduleListOptions,
+} from './schedule-command';
 import { validateCommand, type ValidateCommandOptions } from './validate-command';
 import { runWorker } from '../worker';
 
@@ -291,6 +299,70 @@ one. See docs/compliance.md.`,
         .option('--json', 'print only the result, as JSON, on stdout'),
     (ctx, opts: AuditCommandOptions) => auditCommand(ctx, false, opts),
   );
+
+  const schedule = program
+    .command('schedule')
+    .description(
+      'create, update, list and delete the Temporal Schedules of the config (its schedules: section)',
+    )
+    .addHelpText(
+      'after',
+      `
+Each entry of the config's schedules: section is one Temporal Schedule, id
+audit-archiver/<name>, that starts an archive run (the ArchiveAll workflow, as
+\`audit-archiver archive\` does) of its scope on the config's task queue, on a cron or
+interval spec. The Temporal server runs them; a worker must poll the task queue. They show
+in the Web UI (Schedules) and in \`temporal schedule list\`, where they can be paused,
+unpaused and triggered. Schedules the archiver did not create are never changed. See
+docs/schedules.md.`,
+    );
+  subcommand(
+    schedule,
+    'apply',
+    'create or update one schedule per configured entry; says per schedule what changed (or "unchanged")',
+    (cmd) =>
+      cmd
+        .option(
+          '--prune',
+          "also delete the archiver's schedules that the config no longer lists (without it they are only reported as stale)",
+        )
+        .option('-n, --dry-run', 'say what would change; change nothing')
+        .addHelpText(
+          'after',
+          `
+Applying twice changes nothing the second time. A pause or unpause made in the Web UI or
+with the CLI is kept until the config's paused value changes. Exit codes: 0 done, 1 a
+schedule could not be applied (e.g. its id is taken by a schedule the archiver did not
+create), 2 bad input.`,
+        ),
+    (ctx, opts: ScheduleApplyOptions) => scheduleApplyCommand(ctx, opts),
+  );
+  subcommand(
+    schedule,
+    'list',
+    "list this config's schedules: scope, spec, paused, next runs, the last run and its outcome, and whether each is in step with the config",
+    (cmd) => cmd.option('--json', 'print only the result, as JSON, on stdout'),
+    (ctx, opts: ScheduleListOptions) => scheduleListCommand(ctx, opts),
+  );
+  withCommon(
+    schedule
+      .command('delete')
+      .description(
+        "delete the archiver's schedules by name (or audit-archiver/<name> id), or --all of this config's task queue; runs they started go on",
+      )
+      .argument('[names...]', 'schedule names, as in the config')
+      .option('--all', "every schedule the archiver created for this config's task queue")
+      .addHelpText(
+        'after',
+        `
+A schedule the archiver did not create is left alone (exit 1). A name that is no schedule
+exits 2. Deleting a schedule that is still in the config: the next apply creates it again.`,
+      ),
+  ).action((names: string[], opts: GlobalOptions & ScheduleDeleteOptions, cmd: Command) => {
+    if (names.length > 0 === (opts.all === true))
+      cmd.error('error: name the schedules to delete, or give --all (not both)');
+    return run(() => scheduleDeleteCommand(ctxOf(opts), names, opts));
+  });
 
   tableCommand(
     'snapshot-schema',

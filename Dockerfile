@@ -8,9 +8,12 @@
 #
 # Debian (glibc), not Alpine: the Temporal SDK's native module (@temporalio/core-bridge)
 # ships glibc builds only. In a container, set worker.http_address to 0.0.0.0:9464 so that
-# /metrics and /healthz can be reached from outside it.
+# /metrics and /healthz can be reached from outside it. Deployment: docs/deployment.md.
+#
+# NODE_IMAGE: any Debian-based Node.js 22 or 24 image (Node 20 is past its end of life),
+# e.g. --build-arg NODE_IMAGE=node:24-bookworm-slim, or a digest-pinned mirror of one.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -30,7 +33,15 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+# The image's unprivileged user (uid 1000); the root file system may be read-only.
 USER node
+# worker.http_address: /metrics and /healthz.
 EXPOSE 9464
+# Healthy while the worker polls its task queue (/healthz answers 200). It asks 127.0.0.1,
+# which a worker on 0.0.0.0:9464 answers too. Other commands (doctor, archive, restore)
+# serve no /healthz: run them with `docker run --no-healthcheck`. Kubernetes ignores this
+# and uses the Deployment's probes.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "bin/audit-archiver.js"]
 CMD ["worker", "--config", "/etc/audit-archiver/config.yaml"]

@@ -8,6 +8,7 @@ import {
 } from '@temporalio/client';
 import type { Config } from '../config';
 import type { ArchiveRunResult } from '../shared/run-types';
+import { createSearchAttributeCommand } from '../temporal-client/search-attributes';
 import {
   desiredSchedules,
   MANAGED_BY,
@@ -238,7 +239,12 @@ export async function applySchedules(
     try {
       outcomes.push(await applyOne(client, want, options));
     } catch (err) {
-      outcomes.push({ status: 'failed', id: want.id, name: want.name, reason: reasonOf(err) });
+      outcomes.push({
+        status: 'failed',
+        id: want.id,
+        name: want.name,
+        reason: reasonOf(err, config.temporal.namespace),
+      });
     }
   }
   const configured = new Set(wanted.map((w) => w.id));
@@ -407,9 +413,13 @@ export async function deleteSchedules(
   return outcomes;
 }
 
-/** One line of an error from the server. */
-function reasonOf(err: unknown): string {
+/** One line of an error from the server, with what to do when that is known. */
+function reasonOf(err: unknown, namespace: string): string {
   const message = err instanceof Error ? err.message : String(err);
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
-  return cause && !message.includes(cause) ? `${message}: ${cause}` : message;
+  const text = cause && !message.includes(cause) ? `${message}: ${cause}` : message;
+  const attribute = /no mapping defined for search attribute (\w+)/.exec(text)?.[1];
+  return attribute
+    ? `${text} (a worker registers it when it starts; or: ${createSearchAttributeCommand(attribute, namespace)})`
+    : text;
 }

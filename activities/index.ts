@@ -4,6 +4,7 @@ import { wireActivities } from './wiring';
 import type { ActivityDeps } from './deps';
 import { holdActivities } from './holds';
 import { lockActivities } from './lock';
+import { notifyActivities } from './notify';
 import { planActivities } from './plan';
 import { restoreActivities } from './restore';
 import { schemaActivities } from './schema';
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
       ...throttleActivities(deps),
       ...validateActivities(deps),
       ...auditActivities(deps),
+      ...notifyActivities(deps),
     },
     OWN_HEARTBEAT,
     deps.metrics,

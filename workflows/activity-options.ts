@@ -63,3 +63,22 @@ export const LOCK: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 1 },
 };
+
+/**
+ * Notifications (workflows/notify.ts): a few attempts over about a minute, bounded as a
+ * whole, so that a channel that is down delays the run's end by minutes at most; then the
+ * run ends as it would have, and the lost message is logged. A receiver's refusal
+ * (NotificationRefused: a deleted webhook, a rejected login) is not retried.
+ */
+export const NOTIFY: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'NotificationRefused'],
+  },
+};

@@ -1,6 +1,7 @@
 import type { ArchiveTableOutcome } from '../src/shared/archive-types';
 import { failureType } from '../src/shared/metrics-sink';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
+import { notifyRunEnd } from './notify';
 import { countRunEnd } from './metrics';
 import { archiveOutcome, outcomeOfError, recordOutcome } from './run-metadata';
 
@@ -14,6 +15,7 @@ export async function runSucceeded(
 ): Promise<void> {
   recordOutcome(archiveOutcome(_outcome));
   countRunEnd({ ..._ref, outcome: archiveOutcome(_outcome) });
+  await notifyRunEnd(_ref, { outcome: _outcome });
   // Reports are added here (notifications, the outcome search attribute).
 }
 
@@ -26,5 +28,6 @@ export async function runFailed(_ref: ResolvedTableRef, _err: unknown): Promise<
     outcome,
     ...(outcome === 'failed' && { errorType: failureType(_err) }),
   });
+  await notifyRunEnd(_ref, { error: _err });
   // Reports are added here (notifications, the outcome search attribute).
 }

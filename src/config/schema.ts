@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkScheduleScopes, schedulesSchema } from './schedules';
+import { checkNotifyChannels, databaseNotify, notificationsSchema } from './notifications';
 
 /**
  * The configuration file's one schema. Every field says what it does and its default;
@@ -446,6 +447,7 @@ const databaseSchema = z.strictObject({
     ),
   tables: z.array(tableSchema).min(1).describe('Audit tables of this database to archive.'),
   throttle: throttleOverrideSchema.optional(),
+  notify: databaseNotify,
 });
 
 const s3Schema = z.strictObject({
@@ -632,8 +634,10 @@ export const configSchema = z
     worker: workerSchema.prefault({}),
     compliance: complianceSchema.prefault({}),
     schedules: schedulesSchema,
+    notifications: notificationsSchema.prefault({}),
   })
   .superRefine(checkScheduleScopes)
+  .superRefine(checkNotifyChannels)
   .superRefine((config, ctx) => {
     const encryption = config.s3.encryption;
     if ((encryption.mode === 'SSE-KMS') !== (encryption.kms_key_id !== null)) {

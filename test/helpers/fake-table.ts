@@ -128,6 +128,8 @@ export function fakeTable(batches: number, overrides: Partial<Activities> = {}):
         previousSchemaHash: null,
       }),
     readThrottleSignals: () => Promise.resolve(QUIET),
+    // No notification channels: a run's end plans no message.
+    planNotifications: () => Promise.resolve({ deliveries: [] }),
     exportBatch,
     verifyBatch: () => {
       count('verifyBatch');

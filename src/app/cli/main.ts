@@ -16,6 +16,7 @@ import { doctorCommand } from './doctor-command';
 import { holdCommand, type HoldAction, type HoldCommandOptions } from './hold-command';
 import { restoreCommand, type RestoreCommandOptions } from './restore-command';
 import { snapshotCommand } from './snapshot-command';
+import { notifyTestCommand, type NotifyTestOptions } from './notify-command';
 import {
   scheduleApplyCommand,
   scheduleDeleteCommand,
@@ -363,6 +364,26 @@ exits 2. Deleting a schedule that is still in the config: the next apply creates
       cmd.error('error: name the schedules to delete, or give --all (not both)');
     return run(() => scheduleDeleteCommand(ctxOf(opts), names, opts));
   });
+
+  const notify = program
+    .command('notify')
+    .description('check the notification channels of the config (its notifications: section)')
+    .addHelpText(
+      'after',
+      `
+Archive runs send notifications as they end: failures (error), schema drift and old rows
+kept by legal holds (warning), and successes (info, opt-in), by email, Slack or Microsoft
+Teams, to each channel whose min_severity they reach, for the databases whose notify: lists
+it. The worker sends them; secrets (SMTP password, webhook URLs) come from the variables or
+files the config names. See docs/notifications.md.`,
+    );
+  subcommand(
+    notify,
+    'test',
+    'send one test message to each configured channel (or the ones named), from this machine with its environment; exit 1 if any channel did not take it',
+    (cmd) => cmd.option('--channel <name...>', 'only these channels'),
+    (ctx, opts: NotifyTestOptions) => notifyTestCommand(ctx, opts),
+  );
 
   tableCommand(
     'snapshot-schema',

@@ -15,7 +15,7 @@
 --   role     name of the role (created if missing, LOGIN, nothing else).
 --   tables   comma-separated schema.table names of the archived tables, spelt as the
 --            catalog spells them (the config's schema and name; no quotes, no spaces).
---   restore  optional: 'overwrite' also grants UPDATE, for `restore --conflict overwrite`.
+--   restore  optional: 'overwrite' also grants UPDATE, for `restore --conflict-strategy overwrite`.
 --
 -- The role owns nothing and may not drop, truncate or alter any table, create objects in
 -- any schema, or read or change any table but those listed.
@@ -57,7 +57,7 @@ select distinct format('grant usage on schema %I to %I', split_part(t, '.', 1), 
 
 -- SELECT to export and verify, DELETE to remove rows once their archive is verified,
 -- INSERT for restore into the same table (identity columns are written with OVERRIDING
--- SYSTEM VALUE, which needs no sequence rights); UPDATE only for restore --conflict
+-- SYSTEM VALUE, which needs no sequence rights); UPDATE only for restore --conflict-strategy
 -- overwrite. Nothing else: no TRUNCATE, REFERENCES, TRIGGER, no ownership.
 select format('grant select, delete, insert%s on table %I.%I to %I',
               case when :'restore' = 'overwrite' then ', update' else '' end,

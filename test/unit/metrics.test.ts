@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { DatabaseError } from 'pg';
 import { Registry } from 'prom-client';
+import { wireActivities } from '../../activities/wiring';
 import { ArchiveMetrics, archiverSinks, errorType, tableOfInput } from '../../src/metrics';
 import { DatabaseRefusedError } from '../../src/shared/errors';
 import { failureType } from '../../src/shared/metrics-sink';
@@ -134,6 +136,32 @@ describe('archive metrics (src/metrics.ts)', () => {
       /^audit_archiver_activity_failures_total\{database="app",table="public.audit_log",activity="exportBatch",error_type="DatabaseRefusedError"\} 1$/m,
     );
     assert.doesNotMatch(text, /0123abcd|jsonl/);
+  });
+
+  it('counts each failed activity attempt once, and a cancelled attempt not at all', async () => {
+    const metrics = new ArchiveMetrics();
+    const wired = wireActivities(
+      {
+        exportBatch: (_input: { table: typeof ref }) =>
+          Promise.reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' })),
+        verifyBatch: (_input: { table: typeof ref }) =>
+          new Promise<void>((_resolve, reject) => setTimeout(() => reject(new Error('late')), 50)),
+      },
+      // Their own heartbeat: no timer left running by the test.
+      new Set(['exportBatch', 'verifyBatch']),
+      metrics,
+    );
+    await assert.rejects(new MockActivityEnvironment().run(wired.exportBatch, { table: ref }));
+    const env = new MockActivityEnvironment();
+    const cancelled = env.run(wired.verifyBatch, { table: ref });
+    env.cancel();
+    await assert.rejects(cancelled);
+    const text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /^audit_archiver_activity_failures_total\{database="app",table="public.audit_log",activity="exportBatch",error_type="ECONNRESET"\} 1$/m,
+    );
+    assert.doesNotMatch(text, /activity="verifyBatch"/);
   });
 
   it('names error types by class, errno code or failure type, bounded to a safe alphabet', () => {

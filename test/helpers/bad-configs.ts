@@ -526,6 +526,155 @@ export function badConfigs(base: ConfigInput): BadConfig[] {
     /reason is required$/,
   );
 
+  // Notifications (src/config/notifications.ts): a valid channel with one thing wrong; the
+  // line names the channel and the key.
+  const CHANNEL: Path = ['notifications', 'channels', 'ops'];
+  const email: Mapping = {
+    type: 'email',
+    smtp: { host: 'smtp.example.com' },
+    from: 'archiver@example.com',
+    to: ['ops@example.com'],
+  };
+  const notifyCases: [string, Mapping, readonly Segment[], RegExp][] = [
+    [
+      'an email channel without smtp',
+      { ...email, smtp: null },
+      [],
+      /smtp is required for an email channel$/,
+    ],
+    [
+      'an email channel without recipients',
+      { ...email, to: null },
+      [],
+      /to is required for an email channel$/,
+    ],
+    [
+      'an email channel with a webhook',
+      { ...email, webhook_url_env: 'HOOK' },
+      [],
+      /webhook_url_env is only for slack and teams channels$/,
+    ],
+    [
+      'a recipient that is no address',
+      { ...email, to: ['ops'] },
+      ['to', 0],
+      /must be an e-mail address/,
+    ],
+    [
+      'an SMTP port out of range',
+      { ...email, smtp: { host: 'h', port: 0 } },
+      ['smtp', 'port'],
+      /too small/i,
+    ],
+    [
+      'an SMTP tls mode that does not exist',
+      { ...email, smtp: { host: 'h', tls: 'ssl' } },
+      ['smtp', 'tls'],
+      /must be one of "starttls", "implicit", "none"/,
+    ],
+    [
+      'an SMTP password without a user',
+      { ...email, smtp: { host: 'h', password_env: 'SMTP_PASSWORD' } },
+      ['smtp'],
+      /a password needs a user to log in as$/,
+    ],
+    [
+      'an SMTP password written into the file',
+      { ...email, smtp: { host: 'h', user: 'u', password: 'secret' } },
+      ['smtp'],
+      /unknown key "password"$/,
+    ],
+    [
+      'a slack channel without its webhook',
+      { type: 'slack' },
+      [],
+      /a slack channel needs webhook_url_env or webhook_url_file \(neither is set\)$/,
+    ],
+    [
+      'a teams channel with both webhook keys',
+      { type: 'teams', webhook_url_env: 'HOOK', webhook_url_file: '/run/secrets/hook' },
+      [],
+      /a teams channel needs webhook_url_env or webhook_url_file \(not both\)$/,
+    ],
+    [
+      'a webhook URL written into the file',
+      { type: 'slack', webhook_url_env: 'HOOK', webhook_url: 'https://hooks.slack.com/services/x' },
+      [],
+      /unknown key "webhook_url"/,
+    ],
+    [
+      'a webhook variable that is no variable name',
+      { type: 'slack', webhook_url_env: 'SLACK-HOOK' },
+      ['webhook_url_env'],
+      /must be an environment variable name/,
+    ],
+    [
+      'a slack channel with recipients',
+      { type: 'slack', webhook_url_env: 'HOOK', to: ['ops@example.com'] },
+      [],
+      /to is only for email channels$/,
+    ],
+    [
+      'a channel type that does not exist',
+      { type: 'pagerduty', webhook_url_env: 'HOOK' },
+      ['type'],
+      /must be one of "email", "slack", "teams", got "pagerduty"$/,
+    ],
+    [
+      'a min_severity that does not exist',
+      { ...email, min_severity: 'critical' },
+      ['min_severity'],
+      /must be one of "info", "warning", "error", got "critical"$/,
+    ],
+    [
+      'an event that does not exist',
+      { ...email, events: ['run_started'] },
+      ['events', 0],
+      /must be one of "run_failed"/,
+    ],
+  ];
+  for (const [name, fields, key, says] of notifyCases) {
+    mutate(
+      `notifications: ${name}`,
+      where([...CHANNEL, ...key]),
+      (c) => {
+        const channel: Mapping = { ...fields };
+        for (const k of Object.keys(channel)) if (channel[k] === null) delete channel[k];
+        setAt(c, CHANNEL, channel);
+      },
+      says,
+    );
+  }
+  mutate(
+    'notifications: a database naming a channel the config does not have',
+    ': databases[0].notify[0]: ',
+    (c) => {
+      setAt(c, CHANNEL, email);
+      setAt(c, [...DB, 'notify'], ['pager']);
+    },
+    new RegExp(
+      `database "${db.name}": channel "pager" is not in notifications\\.channels \\(ops\\)$`,
+    ),
+  );
+  mutate(
+    'notifications: a database naming a channel when none is configured',
+    ': databases[0].notify[0]: ',
+    (c) => setAt(c, [...DB, 'notify'], ['ops']),
+    /channel "ops" is not in notifications\.channels \(none\)$/,
+  );
+  mutate(
+    'notifications: a channel name in capitals',
+    ': notifications.channels.Ops: ',
+    (c) => setAt(c, ['notifications', 'channels', 'Ops'], email),
+    /channel name "Ops" must be a lower-case name/,
+  );
+  mutate('notifications: channels as a list', ': notifications.channels: ', (c) =>
+    setAt(c, ['notifications', 'channels'], [email]),
+  );
+  mutate('notifications: a database notify written as one name', ': databases[0].notify: ', (c) =>
+    setAt(c, [...DB, 'notify'], 'ops'),
+  );
+
   // Broken YAML and roots that are not mappings
   const good = stringify(base);
   const yaml: [string, string][] = [

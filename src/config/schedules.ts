@@ -159,7 +159,9 @@ export const scheduleSchema = z
         'Archive only this table of `database` (`schema.table` or `table`; quote a name that holds a dot: `"a.b".c`). Needs `database`.',
       ),
     cron: z
-      .union([cronExpression, z.array(cronExpression).min(1)])
+      .union([cronExpression, z.array(cronExpression).min(1)], {
+        error: 'must be a cron expression or a list of them',
+      })
       .optional()
       .describe(
         'When to run: one cron expression or a list (minute hour day-of-month month day-of-week, e.g. `30 2 * * *`; or @daily, @hourly, @weekly, @monthly, @yearly), read in `time_zone`. Set `cron` or `every`.',

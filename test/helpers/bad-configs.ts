@@ -526,6 +526,59 @@ export function badConfigs(base: ConfigInput): BadConfig[] {
     /reason is required$/,
   );
 
+  // Schedules (src/config/schedules.ts): a valid entry with one thing wrong; the line names
+  // the schedule and the key.
+  const SCHEDULE: Path = ['schedules', 'nightly'];
+  const scheduleCases: [string, Mapping, Segment | null, RegExp][] = [
+    ['neither cron nor every', { cron: null }, null, /set cron or every \(one of the two\)/],
+    ['both cron and every', { every: '1h' }, null, /set cron or every \(one of the two\)/],
+    ['a cron of four fields', { cron: '30 2 * *' }, 'cron', /has 4 fields/],
+    ['a cron hour out of range', { cron: '0 24 * * *' }, 'cron', /hour "24" is out of range/],
+    ['a cron as a number', { cron: 5 }, 'cron', /must be a cron expression or a list of them$/],
+    ['every without a unit', { cron: null, every: '6' }, 'every', /must be a duration/],
+    ['every below a minute', { cron: null, every: '10s' }, 'every', /at least 1m/],
+    ['an offset with cron', { offset: '1h' }, 'offset', /is only used with every$/],
+    ['an unknown time zone', { time_zone: 'Mars/Base' }, 'time_zone', /IANA time zone/],
+    ['an unknown overlap policy', { overlap: 'sometimes' }, 'overlap', /must be one of /],
+    ['a catch-up window below 10s', { catchup_window: '1s' }, 'catchup_window', /at least 10s/],
+    ['paused as text', { paused: 'yes' }, 'paused', /expected boolean/],
+    ['an unknown key', { timezone: 'UTC' }, null, /unknown key "timezone"/],
+    [
+      'a database not in the config',
+      { database: 'no_such_db' },
+      'database',
+      /is not in the config/,
+    ],
+    ['a table without its database', { table: table.name }, 'table', /needs database/],
+    [
+      'a table its database does not have',
+      { database: db.name, table: 'no_such_table' },
+      'table',
+      /is not configured in database/,
+    ],
+  ];
+  for (const [name, fields, key, says] of scheduleCases) {
+    mutate(
+      `schedule ${name}`,
+      where(key === null ? SCHEDULE : [...SCHEDULE, key]),
+      (c) => {
+        const entry: Mapping = { cron: '30 2 * * *', ...fields };
+        for (const k of Object.keys(entry)) if (entry[k] === null) delete entry[k];
+        setAt(c, SCHEDULE, entry);
+      },
+      says,
+    );
+  }
+  mutate(
+    'a schedule name with a space',
+    ': schedules.night run: ',
+    (c) => setAt(c, ['schedules', 'night run'], { cron: '@daily' }),
+    /the name must be 1 to 100 letters/,
+  );
+  mutate('schedules as a list', ': schedules: ', (c) =>
+    setAt(c, ['schedules'], [{ cron: '@daily' }]),
+  );
+
   // Notifications (src/config/notifications.ts): a valid channel with one thing wrong; the
   // line names the channel and the key.
   const CHANNEL: Path = ['notifications', 'channels', 'ops'];

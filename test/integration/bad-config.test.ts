@@ -107,9 +107,10 @@ describe('Bad input, counted: bad configurations (real stack)', function () {
     ['doctor', '--config', file],
     ['validate', '--config', file],
     ['restore', '--config', file, '-d', 'app', '-t', 'audit_log', '--restore-all'],
+    ['schedule', 'apply', '--config', file],
   ];
 
-  it('answers each of 200+ generated bad configuration files with one error line naming the file and the path, exit 2, no stack trace, for archive --dry-run, doctor, validate and restore, and changes nothing', async () => {
+  it('answers each of 200+ generated bad configuration files with one error line naming the file and the path, exit 2, no stack trace, for archive --dry-run, doctor, validate, restore and schedule apply, and changes nothing', async () => {
     const cases = badConfigs(base);
     assert.ok(cases.length >= 200, `${cases.length} cases`);
     assert.equal(new Set(cases.map((c) => c.text)).size, cases.length, 'every case is distinct');

@@ -338,6 +338,18 @@ describe('Schedules from the config: schedule apply, list, delete (real Temporal
     assert.equal(left.state.note, 'not the archiver');
   });
 
+  it('answers a namespace the server does not have with one line and exit 1', async () => {
+    const result = await runMain(['schedule', 'list', '--config', writeConfigFile(configInput())], {
+      TEMPORAL_NAMESPACE: `no-such-namespace-${run}`,
+    });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(
+      result.stderr,
+      `error: namespace no-such-namespace-${run} does not exist on the Temporal server at ${TEMPORAL_ADDRESS} (temporal.namespace, or TEMPORAL_NAMESPACE)\n`,
+    );
+  });
+
   it('answers an unreachable Temporal server with one line and exit 1', async () => {
     const result = await runMain(
       ['schedule', 'apply', '--config', writeConfigFile(configInput())],

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { SetupError } from '../../shared/errors';
 import { scopeText, whenText } from '../../schedules/desired';
 import {
@@ -29,14 +29,30 @@ export interface ScheduleDeleteOptions {
 /** A client for the schedule commands; an unreachable server is one line naming it. */
 async function connect(ctx: CommandContext): Promise<Client> {
   const { address, namespace } = ctx.config.temporal;
+  let client: Client;
   try {
-    return await connectClient(ctx.config.temporal, ctx.env);
+    client = await connectClient(ctx.config.temporal, ctx.env);
   } catch (err) {
     throw new SetupError(
       `cannot reach the Temporal server at ${address} (namespace ${namespace}): ${err instanceof Error ? err.message : String(err)}`,
       { address, namespace },
     );
   }
+  // A wrong namespace would otherwise fail every schedule with the same line.
+  try {
+    await client.workflowService.describeNamespace({ namespace });
+  } catch (err) {
+    await client.connection.close();
+    // gRPC status 5, NOT_FOUND.
+    if (isGrpcServiceError(err) && Number(err.code) === 5) {
+      throw new SetupError(
+        `namespace ${namespace} does not exist on the Temporal server at ${address} (temporal.namespace, or TEMPORAL_NAMESPACE)`,
+        { address, namespace },
+      );
+    }
+    throw err;
+  }
+  return client;
 }
 
 async function withClient<T>(ctx: CommandContext, fn: (client: Client) => Promise<T>): Promise<T> {

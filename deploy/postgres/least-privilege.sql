@@ -23,13 +23,11 @@
 
 \if :{?role}
 \else
-  \echo 'set the role name: psql -v role=audit_archiver ...'
-  \quit
+  do $$ begin raise exception 'set the role name: psql -v role=audit_archiver ...'; end $$;
 \endif
 \if :{?tables}
 \else
-  \echo 'set the archived tables: psql -v tables=public.audit_log ...'
-  \quit
+  do $$ begin raise exception 'set the archived tables: psql -v tables=public.audit_log,...'; end $$;
 \endif
 \if :{?restore}
 \else

@@ -261,6 +261,23 @@ describe('least privilege: the PostgreSQL role and the S3 policy of deploy/ (rea
     );
   });
 
+  it('stops with the reason and creates nothing when a variable is missing or a table does not exist', async () => {
+    const other = `aa_lp_${randomBytes(5).toString('hex')}`;
+    await assert.rejects(runSqlFile(db.name, { role: other }), /ERROR: +set the archived tables/);
+    await assert.rejects(
+      runSqlFile(db.name, { tables: 'public.audit_log' }),
+      /ERROR: +set the role name/,
+    );
+    await assert.rejects(
+      runSqlFile(db.name, { role: other, tables: 'public.audit_log,public.no_such_table' }),
+      /ERROR: +relation "public.no_such_table" does not exist/,
+    );
+    const roles = await db.query('select 1 from pg_catalog.pg_roles where rolname = $1::text', [
+      other,
+    ]);
+    assert.deepEqual(roles, []);
+  });
+
   it('passes the doctor as the role under the policy, and leaves no probe object behind', async () => {
     const { code, stdout, stderr } = await runCli(['doctor', '--config', configFile], env());
     assert.equal(code, 0, `${stdout}\n${stderr}`);

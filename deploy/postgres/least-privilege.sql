@@ -1,7 +1,7 @@
 -- The PostgreSQL role the audit-archiver worker logs in as, with the least it needs
--- (docs/security.md explains each grant). Run it as a superuser (or a role with
--- CREATEROLE that owns the tables), connected to the database whose tables are archived,
--- once per database; it can be run again (it only adds what is missing):
+-- (docs/security.md explains each grant). Run it as a superuser (granting the statistics
+-- role and the WAL status function needs one), connected to the database whose tables are
+-- archived, once per database; it can be run again (it only adds what is missing):
 --
 --   psql -v ON_ERROR_STOP=1 -d audit_demo \
 --        -v role=audit_archiver \

@@ -124,6 +124,24 @@ export class TableSql {
                      where t.${this.ts} < ${floor})::int as out_of_range`;
   }
 
+  /**
+   * The oldest row the archive may take, whatever its age, in unix seconds (sessions run in
+   * UTC, so a timestamp or date column reads as UTC): the backlog metrics' (src/archive/backlog.ts).
+   */
+  oldestRowEpoch(): string {
+    return `select extract(epoch from min(t.${this.ts}))::float8 as oldest_epoch
+              from ${this.table} as t
+             where t.${this.ts} >= ${this.instant(quoteLiteral(ARCHIVABLE_FROM))}
+               and t.${this.pk} is not null`;
+  }
+
+  /** How many eligible rows are older than the cutoff ($1), and the oldest row's time (oldestRowEpoch). */
+  backlog(): string {
+    return `select (select count(*) from ${this.table} as t
+                     where ${this.eligible('t', '$1')})::bigint::text as rows_past_retention,
+                   (${this.oldestRowEpoch()}) as oldest_epoch`;
+  }
+
   /** The epoch microseconds of a timestamp-column value given as text ($1), as the export computes them. */
   micros(): string {
     return `select (extract(epoch from $1::text::${this.tsType}) * 1000000)::bigint::text as micros`;

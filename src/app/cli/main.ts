@@ -44,7 +44,8 @@ interface TableSelection {
   table?: string;
 }
 
-function buildProgram(run: (action: () => Promise<number>) => Promise<void>): Command {
+/** The whole command tree; exported so tests can check the docs against it. */
+export function buildProgram(run: (action: () => Promise<number>) => Promise<void>): Command {
   const program = new Command('audit-archiver')
     .description(
       'Moves old audit-table rows out of PostgreSQL into S3-compatible storage through Temporal workflows.',

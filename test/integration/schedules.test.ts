@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { chromium } from 'playwright-core';
 import type { ConfigInput } from '../../src/config/schema';
 import type { ScheduleConfig } from '../../src/config/schedules';
 import type { ScheduleListing } from '../../src/schedules/manage';
@@ -11,7 +15,12 @@ import { listAll } from '../helpers/bucket';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
 import { runMain, stackLines } from '../helpers/in-process-cli';
-import { temporalCliPath, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
+import {
+  PROJECT_DIR,
+  temporalCliPath,
+  TEMPORAL_ADDRESS,
+  TEMPORAL_NAMESPACE,
+} from '../helpers/stack';
 import { startTestWorker, uniqueTaskQueue, type TestWorker } from '../helpers/worker';
 import { createS3Client } from '../../src/store/client';
 
@@ -23,6 +32,15 @@ const temporal = (...args: string[]) =>
     '--namespace',
     TEMPORAL_NAMESPACE,
   ]);
+
+/** The stack's Temporal Web UI, and Debian's chromium to look at it (temporal/system-packages.sh). */
+const WEB_UI = process.env.STACK_TEMPORAL_UI ?? 'http://127.0.0.1:8233';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** With DOCS_SCREENSHOTS=1 the screenshot replaces docs/images/schedule.png. */
+const SCREENSHOTS =
+  process.env.DOCS_SCREENSHOTS === '1'
+    ? path.join(PROJECT_DIR, 'docs', 'images')
+    : mkdtempSync(path.join(tmpdir(), 'aa-schedules-'));
 
 /** Polls `fn` until it returns a value other than undefined (visibility lags behind writes). */
 async function eventually<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
@@ -59,6 +77,7 @@ describe('Schedules from the config: schedule apply, list, delete (real Temporal
       catchup_window: '10m',
       // Paused: only the trigger below runs it, never the clock.
       paused: true,
+      note: 'paused: runs when triggered',
     },
   });
   const configInput = (edit?: (s: Record<string, Partial<ScheduleConfig>>) => void) => {
@@ -213,6 +232,41 @@ describe('Schedules from the config: schedule apply, list, delete (real Temporal
       text.stdout,
       new RegExp(`${names.db} +in step +database ${db.name} +every 6h offset 15m +no`),
     );
+  });
+
+  it('shows a schedule in the Web UI with its run, its note and its Pause and Trigger controls (chromium)', async () => {
+    const id = `audit-archiver/${names.table}`;
+    const [run] = (await describeSchedule(id)).info.recentActions.map(
+      (a) => a.action.workflow.workflowId,
+    );
+    assert.ok(run, 'the triggered run (previous test)');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      await page.goto(
+        `${WEB_UI}/namespaces/${TEMPORAL_NAMESPACE}/schedules/${encodeURIComponent(id)}`,
+      );
+      await page.getByText(id, { exact: true }).first().waitFor();
+      await page.getByText(run, { exact: false }).first().waitFor();
+      const body = await page.innerText('body');
+      assert.match(body, /ArchiveAll/);
+      assert.match(body, /Paused/);
+      assert.match(body, /paused: runs when triggered/);
+      await page.getByRole('button', { name: 'Unpause' }).first().waitFor();
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'schedule.png') });
+      await page
+        .getByRole('button', { name: /schedule actions|more options/i })
+        .first()
+        .click();
+      await page.getByText('Trigger', { exact: true }).first().waitFor();
+
+      await page.goto(`${WEB_UI}/namespaces/${TEMPORAL_NAMESPACE}/schedules`);
+      for (const scheduleId of ids())
+        await page.getByText(scheduleId, { exact: true }).first().waitFor();
+    } finally {
+      await browser.close();
+    }
   });
 
   it('updates a schedule when its config changes and says what changed; keeps a pause made outside the config', async () => {

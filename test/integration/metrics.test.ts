@@ -75,6 +75,7 @@ describe('worker /metrics after a real archive run', function () {
   let sdkAddress: string;
   let text: string;
   let samples: Sample[];
+  let configFile: string;
   const table = { database: '', table: 'public.audit_log' };
 
   before(async () => {
@@ -100,7 +101,7 @@ describe('worker /metrics after a real archive run', function () {
     );
     httpAddress = `127.0.0.1:${await freePort()}`;
     sdkAddress = `127.0.0.1:${await freePort()}`;
-    const configFile = writeConfigFile(
+    configFile = writeConfigFile(
       testConfigInput({
         database: db.name,
         prefix: `metrics-${randomUUID()}/`,
@@ -267,5 +268,21 @@ describe('worker /metrics after a real archive run', function () {
       for (const name of used)
         assert.ok(names.has(name), `the dashboard queries ${name}, not served`);
     }
+  });
+
+  // Last: it changes the table the tests above read.
+  it('counts the rows a restore writes back, by the source table, with the restore stage', async () => {
+    const restore = await runCli(
+      ['restore', '--config', configFile, '-d', db.name, '-t', 'audit_log', '--restore-all'],
+      {},
+      150_000,
+    );
+    assert.equal(restore.code, 0, `${restore.stdout}${restore.stderr}`);
+    samples = parseExposition(await scrape(httpAddress));
+    assert.equal(valueOf('audit_archiver_rows_restored_total'), 200);
+    assert.equal(
+      valueOf('audit_archiver_batch_stage_duration_seconds_count', { stage: 'restore' }),
+      5,
+    );
   });
 });

@@ -159,7 +159,7 @@ function childMetadata(ref: ResolvedTableRef): {
     staticDetails: staticDetails({
       scope: `${ref.database} ${ref.schema}.${ref.table}`,
       rows: retentionRows(undefined),
-      command: `part of archive run ${parent} (ArchiveAll)`,
+      command: `ArchiveAll ${parent}`,
       memo,
     }),
   };

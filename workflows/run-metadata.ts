@@ -7,7 +7,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ArchiveTableOutcome } from '../src/shared/archive-types';
-import type { RunMemo } from '../src/shared/run-metadata';
+import { archiveTableOutcome, type RunMemo } from '../src/shared/run-metadata';
 import { outcomeSearchAttribute, type RunOutcome } from '../src/shared/search-attributes';
 
 /**
@@ -24,8 +24,7 @@ export function recordOutcome(outcome: RunOutcome): void {
 
 /** The outcome of an ArchiveTable run that returned: archived only when it moved rows. */
 export function archiveOutcome(result: ArchiveTableOutcome): RunOutcome {
-  if (result.outcome !== 'archived') return result.outcome;
-  return result.rowsArchived > 0 ? 'archived' : 'nothing-to-archive';
+  return archiveTableOutcome(result);
 }
 
 /** The outcome of a run that ends by throwing `err`: cancelled or failed. */

@@ -1,4 +1,5 @@
-import type { ArchiveProgress } from './archive-types';
+import type { ArchiveProgress, ArchiveTableOutcome } from './archive-types';
+import type { RunOutcome } from './search-attributes';
 
 /**
  * What a run tells an operator in the Temporal Web UI besides its id and search attributes
@@ -34,14 +35,16 @@ export interface DetailsLines {
   memo: RunMemo;
 }
 
-/** The static details of a run, as a short markdown list. */
+/**
+ * The static details of a run, as a short markdown list: the Web UI shows about four lines
+ * without scrolling, so the config digest stays in the memo (its own tab).
+ */
 export function staticDetails(lines: DetailsLines): string {
   return [
     item('Scope', lines.scope),
     lines.rows !== undefined && item('Rows', lines.rows),
     lines.command !== undefined && item('Started with', lines.command),
     lines.memo.startedBy !== undefined && item('Started by', lines.memo.startedBy),
-    lines.memo.configDigest !== undefined && item('Config digest', lines.memo.configDigest),
   ]
     .filter((l): l is string => typeof l === 'string')
     .join('\n');
@@ -50,8 +53,8 @@ export function staticDetails(lines: DetailsLines): string {
 /** What an archive run's rows are when only its retention is known (the cutoff is fixed at start). */
 export function retentionRows(retentionDays: number | undefined): string {
   return retentionDays === undefined
-    ? "older than the table's retention_days, counted back from the run's start"
-    : `older than ${retentionDays} days (retention_days), counted back from the run's start`;
+    ? "older than the table's retention_days at the run's start"
+    : `older than ${retentionDays} days (retention_days) at the run's start`;
 }
 
 /** A memo without the fields that are not known, so no empty values are stored. */
@@ -91,4 +94,26 @@ export function archiveCurrentDetails(p: ArchiveProgress): string {
   }
   if (p.state !== 'done' && p.state !== 'archiving' && p.totals.batches > 0) now += `; ${done}`;
   return p.cutoff ? `${now}\n\nCutoff: rows older than ${p.cutoff}` : now;
+}
+
+/** The ArchiveOutcome of an ArchiveTable run that returned: archived only when it moved rows. */
+export function archiveTableOutcome(result: ArchiveTableOutcome): RunOutcome {
+  if (result.outcome !== 'archived') return result.outcome;
+  return result.rowsArchived > 0 ? 'archived' : 'nothing-to-archive';
+}
+
+/**
+ * The current details an archive run leaves as it ends: its outcome in words, then the
+ * cutoff. (The search attribute ArchiveOutcome keeps the outcome once no worker answers.)
+ */
+export function archiveEndDetails(result: ArchiveTableOutcome): string {
+  const outcome = archiveTableOutcome(result);
+  switch (result.outcome) {
+    case 'locked':
+      return `Outcome: ${outcome}. Another run holds the table: ${result.heldBy}`;
+    case 'dry-run':
+      return `Outcome: ${outcome}. Would archive ${count(result.estimate.rows)} rows\n\nCutoff: rows older than ${result.cutoff}`;
+    case 'archived':
+      return `Outcome: ${outcome}. ${count(result.rowsArchived)} rows archived in ${count(result.objects)} objects, ${count(result.rowsDeleted)} deleted\n\nCutoff: rows older than ${result.cutoff}`;
+  }
 }

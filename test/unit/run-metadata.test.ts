@@ -3,7 +3,13 @@ import { configDigest, parseConfig } from '../../src/config';
 import { canonicalJson } from '../../src/config/digest';
 import { commandLine } from '../../src/app/cli/run-metadata';
 import { emptyTotals, type ArchiveProgress } from '../../src/shared/archive-types';
-import { archiveCurrentDetails, runMemo, staticDetails } from '../../src/shared/run-metadata';
+import {
+  archiveCurrentDetails,
+  archiveEndDetails,
+  archiveTableOutcome,
+  runMemo,
+  staticDetails,
+} from '../../src/shared/run-metadata';
 import { RUN_OUTCOMES } from '../../src/shared/search-attributes';
 
 const CONFIG = `
@@ -97,9 +103,9 @@ describe('run metadata', () => {
       staticDetails({
         scope: 'app public.audit_log',
         command: 'audit-archiver archive',
-        memo: { configDigest: 'sha256:ab' },
+        memo: { configDigest: 'sha256:ab', startedBy: 'audit-archiver CLI (ops@bastion)' },
       }),
-      '- **Scope:** app public.audit_log\n- **Started with:** audit-archiver archive\n- **Config digest:** sha256:ab',
+      '- **Scope:** app public.audit_log\n- **Started with:** audit-archiver archive\n- **Started by:** audit-archiver CLI (ops@bastion)',
     );
     assert.deepEqual(runMemo({ configDigest: 'sha256:ab', startedBy: undefined }), {
       configDigest: 'sha256:ab',
@@ -130,6 +136,26 @@ describe('run metadata', () => {
     assert.match(
       throttled,
       /^Throttled by replica lag until 2026-12-03T10:00:05.000Z: replica lag 12 s > 5 s; 12,345 rows archived in 3 batches\n/,
+    );
+  });
+
+  it('ends with the outcome in words: nothing-to-archive when no row moved', () => {
+    const archived = {
+      outcome: 'archived' as const,
+      run: 'r',
+      cutoff: '2026-09-01T00:00:00.000Z',
+      schemaChanged: false,
+      skipped: { nullKey: 0, outOfRange: 0 },
+      ...emptyTotals(),
+    };
+    assert.equal(archiveTableOutcome(archived), 'nothing-to-archive');
+    assert.equal(
+      archiveEndDetails({ ...archived, rowsArchived: 1200, rowsDeleted: 1200, objects: 2 }),
+      'Outcome: archived. 1,200 rows archived in 2 objects, 1,200 deleted\n\nCutoff: rows older than 2026-09-01T00:00:00.000Z',
+    );
+    assert.equal(
+      archiveEndDetails({ outcome: 'locked', heldBy: 'archive/app/public.audit_log' }),
+      'Outcome: locked. Another run holds the table: archive/app/public.audit_log',
     );
   });
 

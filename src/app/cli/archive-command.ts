@@ -4,6 +4,7 @@ import type { ArchiveAll } from '../../../workflows';
 import type { ArchiveProgress } from '../../shared/archive-types';
 import type { ArchiveRunProgress, ArchiveRunResult, TableResult } from '../../shared/run-types';
 import { retentionRows } from '../../shared/run-metadata';
+import { tableSearchAttributes } from '../../shared/search-attributes';
 import type { ResolvedTableRef } from '../../shared/table-ref';
 import { selectTables } from '../../config';
 import { connectClient, webUiUrl } from '../../temporal-client/connection';
@@ -39,6 +40,14 @@ export async function archiveCommand(
       taskQueue,
       workflowId,
       args: [{ database: options.database, table: options.table, dryRun }],
+      // A run of one table is found by its table too, beside the table's own run.
+      ...(tables.length === 1 && {
+        typedSearchAttributes: tableSearchAttributes({
+          database: tables[0]!.database.name,
+          schema: tables[0]!.schema,
+          table: tables[0]!.name,
+        }),
+      }),
       staticSummary: `${dryRun ? 'Dry run' : 'Archive run'}${options.database ? ` of ${options.database}` : ''}${options.table ? ` ${options.table}` : ''}`,
       ...cliRunMetadata(ctx, {
         scope: `${tables.length} table${tables.length === 1 ? '' : 's'}: ${listed(tables.map((t) => `${t.database.name} ${t.schema}.${t.name}`))}`,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config';
+import { innermostMessage } from '../../src/shared/failures';
 import type { ConfigInput } from '../../src/config/schema';
 import { archiveTableWorkflowId, type ArchiveTableOutcome } from '../../src/shared/archive-types';
 import type { ArchiveTable } from '../../workflows';
@@ -47,7 +48,14 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
   let worker: TestWorker;
   let secrets: string;
   // Teams answers 500 to the first failure message it gets: the channel's activity is retried.
-  const slack = new WebhookReceiver(slackPayloadSchema);
+  const slack = new WebhookReceiver(slackPayloadSchema, (_n, at) =>
+    at.startsWith('/refused/') ? 404 : 200,
+  );
+  /** What the refused channel was sent about a database's runs (answered 404 each). */
+  const refused = (database: string) =>
+    slack.received.filter(
+      (r) => r.path === `/refused/${id}` && JSON.stringify(r.body).includes(database),
+    );
   const teams = new WebhookReceiver(teamsMessageSchema, (n, at) =>
     at.startsWith('/failures/') && n === 1 ? 500 : 202,
   );
@@ -85,8 +93,8 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
             legal_hold: { reason: `case ${id}`, since: holdSince, until: holdUntil },
           },
         ];
-        second.notify = ['runs-mail', 'runs-slack', 'failures-teams'];
-        c.databases[0]!.notify = ['failures-mail', 'failures-slack', 'failures-teams'];
+        second.notify = ['runs-mail', 'runs-slack', 'failures-teams', 'refused'];
+        c.databases[0]!.notify = ['failures-mail', 'failures-slack', 'failures-teams', 'refused'];
         c.databases.push(second);
         const smtp = { host: MAILPIT.host, port: MAILPIT.smtpPort, tls: 'none' as const };
         c.notifications = {
@@ -112,6 +120,11 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
               smtp,
               from: 'archiver@example.com',
               to: [runsMail],
+            },
+            // A webhook that no longer exists: 404, final, never retried.
+            refused: {
+              type: 'slack',
+              webhook_url_file: secretFile('refused', slack.url(`/refused/${id}`)),
             },
             'runs-slack': {
               type: 'slack',
@@ -143,7 +156,7 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
     });
   };
 
-  it('reports a failed run by exactly one email, one Slack and one Teams message, each naming the table and the error, though Teams refused the first attempt', async () => {
+  it('reports a failed run by exactly one email, one Slack and one Teams message, each naming the table and the error, though Teams refused the first attempt; a refused channel leaves the run its own error', async () => {
     // A run that succeeds tells these channels nothing (min_severity error and warning,
     // events run_failed); then the table's schema changes under schema_drift block.
     assert.equal((await archive(failing.name, 'audit_log')).outcome, 'archived');
@@ -155,6 +168,13 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
       (err: unknown) => err,
     );
     assert.ok(failure instanceof WorkflowFailedError, String(failure));
+    // The run fails with its own error, whatever the notifications met (one was refused).
+    assert.match(innermostMessage(failure), /schema_drift is block, so nothing was archived/);
+    assert.deepEqual(
+      refused(failing.name).map((r) => r.status),
+      [404],
+      'a refused message is not retried',
+    );
     // The run ends after its notifications: everything is delivered by now.
     const mails = await eventually(
       () => mailsTo(failingMail),
@@ -213,7 +233,7 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
     assert.equal(slack.accepted(`/failures/${id}`).length, 1);
   });
 
-  it('reports a successful run only where min_severity is info, and rows kept by a legal hold and schema drift at warning', async () => {
+  it('reports a successful run only where min_severity is info, and rows kept by a legal hold and schema drift at warning; a refused channel leaves the run a success', async () => {
     const first = await archive(held.name, 'audit_log');
     assert.equal(first.outcome, 'archived');
     assert.ok(first.outcome === 'archived' && first.rowsArchived > 0);
@@ -223,6 +243,11 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
     );
     const second = await archive(held.name, 'audit_log');
     assert.ok(second.outcome === 'archived' && second.schemaChanged);
+    // Both runs succeeded though the refused channel answered 404 to each of their warnings.
+    assert.deepEqual(
+      refused(held.name).map((r) => r.status),
+      [404, 404, 404],
+    );
 
     // runs-slack (info): both successes, both legal-hold skips, the drift.
     const events = slack

@@ -398,7 +398,7 @@ describe('adaptive throttling (real stack)', function () {
         const details = await handle.query<{ currentDetails: string }>(
           '__temporal_workflow_metadata',
         );
-        assert.match(details.currentDetails, /^Throttled until /);
+        assert.match(details.currentDetails, new RegExp(`^Throttled by ${signal} until `));
       } finally {
         inject({});
       }

@@ -286,9 +286,10 @@ export interface ScheduleListing {
   /**
    * in step: as the config says; differs: the config changed since the last apply (or the
    * schedule was edited elsewhere); not applied: in the config, not in Temporal; stale: in
-   * Temporal, no longer in the config.
+   * Temporal, no longer in the config; id taken: in the config, but its id belongs to a
+   * schedule that is not this config's (apply fails on it).
    */
-  state: 'in step' | 'differs' | 'not applied' | 'stale';
+  state: 'in step' | 'differs' | 'not applied' | 'stale' | 'id taken';
   scope: string;
   when: string;
   paused: boolean;
@@ -320,7 +321,20 @@ export async function listSchedules(client: Client, config: Config): Promise<Sch
       }
       continue;
     }
-    if (notOurs(live, taskQueue)) continue;
+    if (notOurs(live, taskQueue)) {
+      if (want) {
+        out.push({
+          id,
+          name: want.name,
+          state: 'id taken',
+          scope: scopeText(want.view),
+          when: whenText(want.view),
+          paused: live.state.paused,
+          nextRuns: [],
+        });
+      }
+      continue;
+    }
     const memo = actionMemoOf(live);
     const view = memo?.scheduleConfig ?? want?.view;
     const inStep =

@@ -392,6 +392,72 @@ describe('Schedules from the config: schedule apply, list, delete (real Temporal
     assert.equal(left.state.note, 'not the archiver');
   });
 
+  it("leaves another deployment's schedules (another task queue) to it, and fails a configured schedule whose id someone else holds", async () => {
+    // Made by the archiver for another task queue: a second deployment in the namespace.
+    const otherId = `audit-archiver/${run}-other`;
+    await client.schedule.create({
+      scheduleId: otherId,
+      spec: { intervals: [{ every: '1d' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'ArchiveAll',
+        taskQueue: `${taskQueue}-other`,
+        args: [{}],
+      },
+      state: { paused: true },
+      memo: { managedBy: 'audit-archiver', taskQueue: `${taskQueue}-other`, name: `${run}-other` },
+    });
+    try {
+      // The config names a schedule whose id the foreign schedule holds.
+      const clash = configInput((s) => {
+        s[`${run}-foreign`] = { every: '1d' };
+      });
+      const applied = await cli(['schedule', 'apply', '--prune'], clash);
+      assert.equal(applied.code, 1);
+      assert.match(
+        applied.stdout,
+        new RegExp(
+          `^FAILED +${foreignId}: the id is taken and it was not created by audit-archiver \\(its memo has no managedBy marker\\); left alone \\(rename the schedule in the config\\)$`,
+          'm',
+        ),
+      );
+      assert.doesNotMatch(
+        applied.stdout,
+        new RegExp(otherId),
+        'another deployment is not reported, nor pruned',
+      );
+      await describeSchedule(otherId);
+      assert.equal((await describeSchedule(foreignId)).action.workflowType, 'SomeoneElses');
+
+      const list = JSON.parse(
+        (await cli(['schedule', 'list', '--json'], clash)).stdout,
+      ) as ScheduleListing[];
+      assert.equal(list.find((l) => l.id === foreignId)?.state, 'id taken');
+      assert.equal(
+        list.find((l) => l.id === otherId),
+        undefined,
+      );
+
+      const all = await cli(['schedule', 'delete', '--all']);
+      assert.equal(all.code, 0, all.stderr);
+      assert.doesNotMatch(all.stdout, new RegExp(otherId));
+      await describeSchedule(otherId);
+      // Named on purpose, it is deleted: it is the archiver's, and the line says whose.
+      const named = await cli(['schedule', 'delete', `${run}-other`]);
+      assert.equal(named.code, 0, named.stderr);
+      assert.match(
+        named.stdout,
+        new RegExp(`^deleted +${otherId} \\(it was task queue ${taskQueue}-other's\\)$`, 'm'),
+      );
+      await assert.rejects(describeSchedule(otherId), ScheduleNotFoundError);
+    } finally {
+      await client.schedule
+        .getHandle(otherId)
+        .delete()
+        .catch(() => undefined);
+    }
+  });
+
   it('answers a namespace the server does not have with one line and exit 1', async () => {
     const result = await runMain(['schedule', 'list', '--config', writeConfigFile(configInput())], {
       TEMPORAL_NAMESPACE: `no-such-namespace-${run}`,

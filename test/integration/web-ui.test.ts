@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { WorkflowExecutionDescription, WorkflowExecutionInfo } from '@temporalio/client';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ArchiveTable } from '../../workflows';
+import type { ArchiveAll, ArchiveTable } from '../../workflows';
 import { configDigest, type Config } from '../../src/config';
 import { archiveTableWorkflowId } from '../../src/shared/archive-types';
 import {
@@ -165,6 +165,28 @@ describe('Web UI: a run tells its story (real stack, chromium)', function () {
     );
   });
 
+  it("records the worker's digest beside the starter's when their configs differ", async () => {
+    // A dry run writes nothing: the table's archive stays as the CLI's run left it.
+    const handle = await worker.client.workflow.start<typeof ArchiveAll>('ArchiveAll', {
+      taskQueue: worker.taskQueue,
+      workflowId: `archive-dry-run/web-ui-${randomBytes(4).toString('hex')}`,
+      args: [{ database: db.name, table, dryRun: true }],
+      memo: { configDigest: 'sha256:another-config', startedBy: 'a test' },
+    });
+    const result = await handle.result();
+    assert.deepEqual(
+      result.tables.map((t) => t.outcome),
+      ['dry-run'],
+    );
+    const run = await handle.describe();
+    assert.deepEqual(run.memo, {
+      configDigest: 'sha256:another-config',
+      startedBy: 'a test',
+      workerConfigDigest: configDigest(config),
+    });
+    assert.equal(run.typedSearchAttributes.get(ArchiveOutcome), 'dry-run');
+  });
+
   it('marks a run that failed ArchiveOutcome = failed', async () => {
     // A table the worker's config does not name: planning fails at once, no retry can fix it.
     const missing = { ...ref, table: `${table}_not_configured` };
@@ -194,7 +216,7 @@ describe('Web UI: a run tells its story (real stack, chromium)', function () {
           '--disable-sync',
         ],
       });
-      page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
       if (process.env.DOCS_SCREENSHOTS === '1') mkdirSync(SCREENSHOTS, { recursive: true });
     });
 
@@ -225,7 +247,7 @@ describe('Web UI: a run tells its story (real stack, chromium)', function () {
       await page.locator(`a[href*="${parent.runId}"]`).first().waitFor();
       await page.screenshot({
         path: path.join(SCREENSHOTS, 'web-ui-list.png'),
-        clip: { x: 0, y: 0, width: 1440, height: 440 },
+        clip: { x: 0, y: 0, width: 1600, height: 440 },
       });
 
       await runLink.click();

@@ -131,7 +131,9 @@ Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
         'after',
         `
 Exit codes: 0 every table archived (or found locked by another run), 1 a table failed, 2 bad input.
-Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --name progress`,
+Follow a run in the Web UI, or: temporal workflow query --workflow-id <id> --name progress
+Find a table's runs there by ArchiveTable = 'schema.table', failed ones by ArchiveOutcome = 'failed'
+(docs/web-ui.md).`,
       ),
   ).action(
     (

@@ -1,4 +1,5 @@
 import { cancellationSignal, log } from '@temporalio/activity';
+import { describeChange } from '../src/archive/schema-snapshot';
 import { ApplicationFailure } from '@temporalio/common';
 import { planDeliveries, resolveChannel } from '../src/notify/channels';
 import { deliver, DeliveryError } from '../src/notify/deliver';
@@ -9,6 +10,7 @@ import type {
   SendNotificationInput,
   SendNotificationResult,
 } from '../src/shared/notification-types';
+import { latestSchemaChange } from '../src/store/schema-changes';
 import { webUiUrl } from '../src/temporal-client/connection';
 import type { ActivityDeps } from './deps';
 
@@ -38,9 +40,21 @@ export function notifyActivities(deps: ActivityDeps) {
       const { event } = input;
       const channel = resolveChannel(config, input.channel, deps.env);
       const ui = webUiUrl(config.temporal);
+      // What changed, from the record the run wrote; a bucket that cannot say within 10 s
+      // leaves it out, the message goes anyway.
+      const change =
+        event.kind === 'schema_drift'
+          ? await Promise.race([
+              latestSchemaChange(deps.store, event).then((c) => c && describeChange(c)),
+              new Promise<undefined>((resolve) =>
+                setTimeout(() => resolve(undefined), 10_000).unref(),
+              ),
+            ]).catch(() => undefined)
+          : undefined;
       const message = eventMessage(
         event,
         runLink(ui, config.temporal.namespace, event.workflowId, event.runId),
+        change,
       );
       const signal = cancellationSignal();
       signal.throwIfAborted();

@@ -58,8 +58,15 @@ function bytes(n: number): string {
   return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** The message of a run's event; `link` is the run in the Web UI, when there is one. */
-export function eventMessage(event: NotificationEvent, link?: string): Message {
+/**
+ * The message of a run's event; `link` is the run in the Web UI, when there is one, and
+ * `schemaChange` what changed in a schema_drift (e.g. `added note (text)`), when known.
+ */
+export function eventMessage(
+  event: NotificationEvent,
+  link?: string,
+  schemaChange?: string,
+): Message {
   const table = `${event.schema}.${event.table}`;
   const severity = SEVERITY_OF[event.kind];
   const facts: [string, string][] = [
@@ -96,7 +103,8 @@ export function eventMessage(event: NotificationEvent, link?: string): Message {
       break;
     }
     case 'schema_drift':
-      summary = `The schema of ${table} in database ${event.database} changed since its last snapshot. The run archived with the new schema and recorded the change (schema_drift warn or follow). What changed: audit-archiver audit show -d ${event.database} -t ${table} --action schema-change.`;
+      summary = `The schema of ${table} in database ${event.database} changed since its last snapshot${schemaChange ? ` (${schemaChange})` : ''}. The run archived with the new schema and recorded the change (schema_drift warn or follow). Every change: audit-archiver audit show -d ${event.database} -t ${table} --action schema-change.`;
+      if (schemaChange) facts.push(['Change', schemaChange]);
       break;
     case 'legal_hold': {
       const held = event.held ?? [];

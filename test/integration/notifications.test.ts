@@ -260,6 +260,8 @@ describe('Notifications of archive runs (real worker, Mailpit, webhook receivers
       'WARNING Old rows kept by a legal hold',
       'WARNING Table schema changed',
     ]);
+    const drift = slack.accepted(`/runs/${id}`).find((p) => p.text.includes('schema changed'))!;
+    assert.match(slackText(drift), /changed since its last snapshot \(added note \(text\)\)/);
     const legal = slack.accepted(`/runs/${id}`).find((p) => p.text.includes('legal hold'))!;
     assert.match(
       slackText(legal),

@@ -349,6 +349,14 @@ describe('notifications', () => {
       assert.doesNotMatch(odd.subject, /[\r\n]/);
     });
 
+    it('says what changed in a schema, when the worker could read the change record', () => {
+      const [, drift] = runEndEvents(RUN, { outcome: archived({ schemaChanged: true }) });
+      const told = eventMessage(drift!, undefined, 'added note (text)');
+      assert.match(told.summary, /changed since its last snapshot \(added note \(text\)\)\./);
+      assert.deepEqual(told.facts.at(-1), ['Change', 'added note (text)']);
+      assert.doesNotMatch(eventMessage(drift!).summary, /\(added/);
+    });
+
     it('says what a success did, in counts', () => {
       const [event] = runEndEvents(RUN, { outcome: archived() });
       const text = renderEmail(eventMessage(event!), {

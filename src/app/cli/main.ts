@@ -60,6 +60,8 @@ Exit codes: 0 success, 1 a check or an operation failed, 2 bad input (usage, con
 Start here: audit-archiver doctor --config audit-archiver.yaml
 Compliance controls (retention bounds by classification, enforced encryption, Object Lock
 retention, legal holds, the audit trail, schema drift): docs/compliance.md.
+Running it: docs/operations.md; incidents step by step: docs/runbooks.md; an error message
+explained: docs/troubleshooting.md.
 Docs: README.md and docs/ (configuration reference: docs/configuration.md).`,
     );
 

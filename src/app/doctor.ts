@@ -19,6 +19,7 @@ import {
   createSearchAttributeCommand,
   missingSearchAttributes,
 } from '../temporal-client/search-attributes';
+import { SEARCH_ATTRIBUTE_KEYS } from '../shared/search-attributes';
 
 /** One line of the doctor's report. */
 export interface CheckResult {
@@ -207,7 +208,7 @@ async function checkTemporal(
       missing.length === 0,
       `temporal search attributes`,
       missing.length === 0
-        ? 'ArchiveDatabase and ArchiveTable registered'
+        ? `${SEARCH_ATTRIBUTE_KEYS.map((k) => k.name).join(', ')} registered`
         : `missing ${missing.join(', ')} (the worker registers them at start, or run: ${createSearchAttributeCommand(missing[0]!, namespace)})`,
     );
   } catch (err) {

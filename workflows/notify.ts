@@ -39,26 +39,26 @@ export async function notifyRunEnd(ref: ResolvedTableRef, end: RunEnd): Promise<
   );
   if (events.length === 0 || !patched(NOTIFY_PATCH)) return;
   await CancellationScope.nonCancellable(async () => {
-    let deliveries;
+    let planned;
     try {
-      ({ deliveries } = await planNotifications({
+      planned = await planNotifications({
         database: ref.database,
         kinds: events.map((e) => e.kind),
-      }));
+      });
     } catch (err) {
       log.warn('notifications not sent', { error: innermostMessage(err) });
       return;
     }
-    const sent = await Promise.allSettled(
-      deliveries.map((d) =>
-        sendNotification({ event: events.find((e) => e.kind === d.kind)!, channel: d.channel }),
-      ),
-    );
+    const deliveries = planned.deliveries.flatMap((d) => {
+      const event = events.find((e) => e.kind === d.kind);
+      return event ? [{ event, channel: d.channel }] : [];
+    });
+    const sent = await Promise.allSettled(deliveries.map((d) => sendNotification(d)));
     sent.forEach((result, i) => {
       if (result.status === 'rejected')
         log.warn('notification not delivered', {
           channel: deliveries[i]!.channel,
-          event: deliveries[i]!.kind,
+          event: deliveries[i]!.event.id,
           error: innermostMessage(result.reason),
         });
     });

@@ -9,6 +9,7 @@ import {
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createActivities, type Activities } from '../../activities';
 import type { Config } from '../../src/config';
+import { ArchiveMetrics, archiverSinks } from '../../src/metrics';
 import { PoolRegistry } from '../../src/postgres/pool';
 import { createS3Client } from '../../src/store/client';
 import { storeOf } from './activity';
@@ -23,6 +24,12 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   });
   return bundle;
 }
+
+/**
+ * The sinks the workflows record metrics into, as the real worker registers them (a worker
+ * without them logs an error at each run end and throttle wait); into a registry of their own.
+ */
+export const testSinks = () => archiverSinks(new ArchiveMetrics());
 
 export interface TestWorker {
   client: Client;
@@ -50,6 +57,7 @@ export async function startTestWorker(
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities({ config, env: {}, pools, store: storeOf(config, s3) }),
+    sinks: testSinks(),
   });
   const running = worker.run();
   return {
@@ -107,6 +115,7 @@ export async function withInMemoryActivities<R>(
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities,
+    sinks: testSinks(),
   });
   return worker.runUntil(fn(taskQueue));
 }

@@ -31,7 +31,7 @@ import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config'
 import { TestDatabase } from '../helpers/database';
 import { runMain, stackLines } from '../helpers/in-process-cli';
 import { BUCKET, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
-import { uniqueTaskQueue, workflowBundle } from '../helpers/worker';
+import { uniqueTaskQueue, testSinks, workflowBundle } from '../helpers/worker';
 
 const DAYS = 3;
 const ROWS = 90;
@@ -139,6 +139,7 @@ describe('Bad input, counted: corrupted archives (real stack)', function () {
       namespace: TEMPORAL_NAMESPACE,
       taskQueue,
       workflowBundle: await workflowBundle(),
+      sinks: testSinks(),
       activities: createActivities({ config, env: {}, pools, store: storeOf(config, s3) }),
     });
     running = worker.run();

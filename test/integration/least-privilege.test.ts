@@ -37,7 +37,7 @@ import {
   TEMPORAL_ADDRESS,
   TEMPORAL_NAMESPACE,
 } from '../helpers/stack';
-import { uniqueTaskQueue, workflowBundle } from '../helpers/worker';
+import { uniqueTaskQueue, testSinks, workflowBundle } from '../helpers/worker';
 
 // docs/security.md, tested as written: the PostgreSQL role of deploy/postgres/least-privilege.sql
 // and the S3 policy of deploy/s3/archiver-policy.json are all the archiver needs for a whole
@@ -173,6 +173,7 @@ describe('least privilege: the PostgreSQL role and the S3 policy of deploy/ (rea
       namespace: TEMPORAL_NAMESPACE,
       taskQueue: config.temporal.task_queue,
       workflowBundle: await workflowBundle(),
+      sinks: testSinks(),
       activities: createActivities({ config, env: env(), pools, store: storeOf(config, s3) }),
     });
     const running = w.run();

@@ -22,7 +22,7 @@ import { testConfig } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
 import { PG, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
 import { waitFor } from '../helpers/worker-process';
-import { uniqueTaskQueue, workflowBundle } from '../helpers/worker';
+import { uniqueTaskQueue, testSinks, workflowBundle } from '../helpers/worker';
 
 const SIGNAL_TABLES = ['t_lag', 't_wal', 't_vacuum', 't_locks'];
 
@@ -176,6 +176,7 @@ describe('adaptive throttling (real stack)', function () {
       namespace: TEMPORAL_NAMESPACE,
       taskQueue: config.temporal.task_queue,
       workflowBundle: await workflowBundle(),
+      sinks: testSinks(),
       activities: createActivities({
         config,
         env: {},

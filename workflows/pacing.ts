@@ -1,11 +1,4 @@
-import {
-  log,
-  metricMeter,
-  patched,
-  proxyActivities,
-  setCurrentDetails,
-  sleep,
-} from '@temporalio/workflow';
+import { log, patched, proxyActivities, setCurrentDetails, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ArchiveProgress } from '../src/shared/archive-types';
 import { archiveCurrentDetails } from '../src/shared/run-metadata';
@@ -26,18 +19,6 @@ import { countThrottleWait } from './metrics';
 import type { Patience } from './patience';
 
 const { readThrottleSignals } = proxyActivities<Activities>(THROTTLE_CHECK);
-
-// Emitted through the SDK's metrics (worker.sdk_metrics_address); not emitted on replay.
-const throttlePauses = metricMeter.createCounter(
-  'audit_archiver_throttle_pauses',
-  'pauses',
-  'Waits before a batch because a throttle limit was passed, by the first signal named.',
-);
-const throttlePausedMs = metricMeter.createCounter(
-  'audit_archiver_throttle_paused_ms',
-  'ms',
-  'Time spent waiting on throttle limits.',
-);
 
 /**
  * Pauses up to this long are waited inside the next throttle check, not on a timer: that
@@ -112,10 +93,7 @@ export async function pace(
     progress.throttledUntil = until;
     setCurrentDetails(archiveCurrentDetails(progress));
     log.info('throttled', { by: decision.by, reason: decision.reason, ms: decision.ms });
-    const tags = { database: ref.database, signal: decision.by[0] ?? 'unknown' };
-    throttlePauses.add(1, tags);
-    throttlePausedMs.add(decision.ms, tags);
-    countThrottleWait({ ...ref, signal: tags.signal, ms: decision.ms });
+    countThrottleWait({ ...ref, signal: decision.by[0] ?? 'unknown', ms: decision.ms });
     waited = true;
     if (
       onlyPacing(decision) &&

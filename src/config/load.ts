@@ -148,19 +148,41 @@ function hint(key: string, at: readonly PropertyKey[]): string {
   return known.length > 0 ? ` (expected one of: ${known.join(', ')})` : '';
 }
 
-type JsonSchemaNode = { properties?: Record<string, JsonSchemaNode>; items?: JsonSchemaNode };
+type JsonSchemaNode = {
+  properties?: Record<string, JsonSchemaNode>;
+  /** The values of a map (`z.record`): `schedules.<name>`, `notifications.channels.<name>`. */
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  /** The members of a union (a notification channel is one of several types). */
+  anyOf?: JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+};
 let jsonSchema: JsonSchemaNode | undefined;
+
+/** A node and, for a union, each of its members (the keys of any member are known keys). */
+function alternatives(node: JsonSchemaNode): JsonSchemaNode[] {
+  const members = [...(node.anyOf ?? []), ...(node.oneOf ?? [])];
+  return [node, ...members.flatMap(alternatives)];
+}
+
+function child(node: JsonSchemaNode, segment: PropertyKey): JsonSchemaNode[] {
+  if (typeof segment === 'number') return node.items ? [node.items] : [];
+  const named = node.properties?.[String(segment)];
+  if (named) return [named];
+  return typeof node.additionalProperties === 'object' ? [node.additionalProperties] : [];
+}
 
 function knownKeys(at: readonly PropertyKey[]): string[] {
   jsonSchema ??= z.toJSONSchema(configSchema, {
     io: 'input',
     unrepresentable: 'any',
   }) as JsonSchemaNode;
-  let node: JsonSchemaNode | undefined = jsonSchema;
+  let nodes = [jsonSchema];
   for (const segment of at) {
-    node = typeof segment === 'number' ? node?.items : node?.properties?.[String(segment)];
+    nodes = nodes.flatMap(alternatives).flatMap((node) => child(node, segment));
   }
-  return Object.keys(node?.properties ?? {});
+  const keys = nodes.flatMap(alternatives).flatMap((node) => Object.keys(node.properties ?? {}));
+  return [...new Set(keys)];
 }
 
 function editDistance(a: string, b: string): number {

@@ -160,7 +160,7 @@ describe('notifications', () => {
         errorOf(
           base({ chat: { type: 'slack', webhook_url: 'https://hooks.slack.com/x' } as never }),
         ),
-        /^config\.yaml: notifications\.channels\.chat: unknown key "webhook_url"$/m,
+        /^config\.yaml: notifications\.channels\.chat: unknown key "webhook_url" \(expected one of: [a-z_, ]*webhook_url_env, webhook_url_file\)$/m,
       );
     });
 

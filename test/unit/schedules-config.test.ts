@@ -146,7 +146,7 @@ describe('schedules: section of the config', () => {
     [
       'an unknown key',
       { s1: { cron: '@daily', timezone: 'UTC' } },
-      'aa.yaml: schedules.s1: unknown key "timezone"',
+      'aa.yaml: schedules.s1: unknown key "timezone" (did you mean "time_zone"?)',
     ],
     [
       'a name with a space',

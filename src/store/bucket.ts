@@ -4,7 +4,6 @@ import {
   GetBucketVersioningCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -64,10 +63,6 @@ export class Bucket {
   /** `s3://bucket/key`, the way every message names an object. */
   where(key: string): string {
     return `s3://${this.name}/${key}`;
-  }
-
-  async headBucket(): Promise<void> {
-    await this.s3.send(new HeadBucketCommand({ Bucket: this.name }));
   }
 
   /** Writes only if the key is free; `exists` when anything is there already. */

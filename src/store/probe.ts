@@ -27,7 +27,9 @@ export async function probeStore(bucket: Bucket, prefix: string): Promise<void> 
   let step = 'reach the bucket';
   const written: string[] = [];
   try {
-    await bucket.headBucket();
+    // A listing under the prefix, not HeadBucket: AWS authorises HeadBucket as a listing of
+    // the whole bucket, which a policy scoped to the prefix (deploy/s3) rightly refuses.
+    await bucket.listPage(prefix, { maxKeys: 1 });
     step = 'write a probe object';
     await bucket.putIfAbsent(key, body, { contentType: 'text/plain' });
     written.push(key);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envVarName } from './fields';
 import { NOTIFICATION_EVENTS, SEVERITIES } from '../shared/notification-types';
 
 /**
@@ -9,12 +10,7 @@ import { NOTIFICATION_EVENTS, SEVERITIES } from '../shared/notification-types';
  * config names, never from this file.
  */
 
-const envName = z
-  .string()
-  .regex(
-    /^[A-Za-z_][A-Za-z0-9_]*$/,
-    'must be an environment variable name, e.g. SLACK_WEBHOOK_URL',
-  );
+const envName = envVarName('SLACK_WEBHOOK_URL');
 
 const channelName = z
   .string()

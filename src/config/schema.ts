@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envVarName } from './fields';
 import { checkScheduleScopes, schedulesSchema } from './schedules';
 import { checkNotifyChannels, databaseNotify, notificationsSchema } from './notifications';
 
@@ -26,12 +27,7 @@ const hostPort = z
   .string()
   .regex(/^[^\s:]+:\d{1,5}$/, 'must look like host:port, e.g. 127.0.0.1:9464');
 
-const envName = z
-  .string()
-  .regex(
-    /^[A-Za-z_][A-Za-z0-9_]*$/,
-    'must be an environment variable name, e.g. AUDIT_DB_PASSWORD',
-  );
+const envName = envVarName('AUDIT_DB_PASSWORD');
 
 const retentionDays = z
   .number()

@@ -4,6 +4,8 @@ import {
   type NotificationEventKind,
   type Severity,
 } from '../shared/notification-types';
+import { NO_END } from '../shared/archive-types';
+import { formatBytes, formatCount } from '../util/units';
 
 /**
  * A notification before it is rendered for a channel (email, Slack, Teams): every channel
@@ -45,19 +47,6 @@ export function runLink(
   return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
-
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 /**
  * The message of a run's event; `link` is the run in the Web UI, when there is one, and
  * `schemaChange` what changed in a schema_drift (e.g. `added note (text)`), when known.
@@ -88,16 +77,16 @@ export function eventMessage(
     case 'run_succeeded': {
       const t = event.totals;
       summary = t
-        ? `Archived ${count(t.rowsArchived)} rows older than ${t.cutoff} from ${table} in database ${event.database}: ${count(t.rowsDeleted)} deleted, ${count(t.objects)} objects, ${bytes(t.bytes)}.`
+        ? `Archived ${formatCount(t.rowsArchived)} rows older than ${t.cutoff} from ${table} in database ${event.database}: ${formatCount(t.rowsDeleted)} deleted, ${formatCount(t.objects)} objects, ${formatBytes(t.bytes)}.`
         : `The archive run of ${table} in database ${event.database} is done.`;
       if (t) {
         facts.push(
-          ['Rows archived', count(t.rowsArchived)],
-          ['Rows deleted', count(t.rowsDeleted)],
+          ['Rows archived', formatCount(t.rowsArchived)],
+          ['Rows deleted', formatCount(t.rowsDeleted)],
         );
         if (t.rowsChanged > 0)
           details.push(
-            `${count(t.rowsChanged)} rows changed after they were exported: they stay in the table and are archived again by a later run.`,
+            `${formatCount(t.rowsChanged)} rows changed after they were exported: they stay in the table and are archived again by a later run.`,
           );
       }
       break;
@@ -109,10 +98,10 @@ export function eventMessage(
     case 'legal_hold': {
       const held = event.held ?? [];
       const rows = held.reduce((sum, h) => sum + h.rows, 0);
-      summary = `${count(rows)} rows of ${table} in database ${event.database} are older than the retention period but stay in the table under legal holds; their archived objects are under an Object Lock legal hold where the bucket has Object Lock.`;
+      summary = `${formatCount(rows)} rows of ${table} in database ${event.database} are older than the retention period but stay in the table under legal holds; their archived objects are under an Object Lock legal hold where the bucket has Object Lock.`;
       for (const h of held)
         details.push(
-          `hold ${h.hold}: ${h.first} to ${h.last === '9999-12-31' ? '(no end)' : h.last}, ${count(h.rows)} rows (${h.reason})`,
+          `hold ${h.hold}: ${h.first} to ${h.last === NO_END ? '(no end)' : h.last}, ${formatCount(h.rows)} rows (${h.reason})`,
         );
       if (event.heldNotListed) details.push(`and ${event.heldNotListed} more holds`);
       break;

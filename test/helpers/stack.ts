@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 /**
  * Where the services the tests talk to are: the local stack's defaults (temporal/lib.sh),
@@ -33,4 +34,15 @@ export function temporalCliPath(): string {
     encoding: 'utf8',
   }).trim();
   return temporalCli;
+}
+
+/** Runs the stack's Temporal CLI against the test server: `temporal(...args)` resolves with its output. */
+export function temporal(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(temporalCliPath(), [
+    ...args,
+    '--address',
+    TEMPORAL_ADDRESS,
+    '--namespace',
+    TEMPORAL_NAMESPACE,
+  ]);
 }

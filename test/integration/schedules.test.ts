@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import type { ConfigInput } from '../../src/config/schema';
@@ -15,23 +13,9 @@ import { listAll } from '../helpers/bucket';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
 import { createAuditTable, TestDatabase } from '../helpers/database';
 import { runMain, stackLines } from '../helpers/in-process-cli';
-import {
-  PROJECT_DIR,
-  temporalCliPath,
-  TEMPORAL_ADDRESS,
-  TEMPORAL_NAMESPACE,
-} from '../helpers/stack';
+import { PROJECT_DIR, temporal, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE } from '../helpers/stack';
 import { startTestWorker, uniqueTaskQueue, type TestWorker } from '../helpers/worker';
 import { createS3Client } from '../../src/store/client';
-
-const temporal = (...args: string[]) =>
-  promisify(execFile)(temporalCliPath(), [
-    ...args,
-    '--address',
-    TEMPORAL_ADDRESS,
-    '--namespace',
-    TEMPORAL_NAMESPACE,
-  ]);
 
 /** The stack's Temporal Web UI, and Debian's chromium to look at it (temporal/system-packages.sh). */
 const WEB_UI = process.env.STACK_TEMPORAL_UI ?? 'http://127.0.0.1:8233';

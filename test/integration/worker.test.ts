@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SchemaSnapshot } from '../../src/store/documents';
 import { createS3Client } from '../../src/store/client';
 import { getText } from '../helpers/bucket';
-import { TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, temporalCliPath } from '../helpers/stack';
+import { temporal, TEMPORAL_NAMESPACE } from '../helpers/stack';
 import { runCli, spawnCli } from '../helpers/cli';
 import { freePort } from '../helpers/worker-process';
 import { testConfig, testConfigInput, writeConfigFile } from '../helpers/config';
@@ -106,14 +105,6 @@ describe('worker process and SnapshotSchema through the real stack', function ()
 
   it('runs SnapshotSchema started with `temporal workflow start`, given only names', async () => {
     const workflowId = `raw-start-${randomUUID()}`;
-    const temporal = (...args: string[]) =>
-      promisify(execFile)(temporalCliPath(), [
-        ...args,
-        '--address',
-        TEMPORAL_ADDRESS,
-        '--namespace',
-        TEMPORAL_NAMESPACE,
-      ]);
     await temporal(
       'workflow',
       'start',

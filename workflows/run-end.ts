@@ -7,27 +7,28 @@ import { archiveOutcome, outcomeOfError, recordOutcome } from './run-metadata';
 
 /**
  * What an archive run does as it ends (the last run of a continue-as-new chain): the one
- * place that tells the world, so that every way a run ends is reported the same way.
+ * place that tells the world, so that every way a run ends is reported the same way: the
+ * ArchiveOutcome search attribute (the Web UI), the runs counter (/metrics), and the
+ * notifications its database's channels ask for.
  */
 export async function runSucceeded(
-  _ref: ResolvedTableRef,
-  _outcome: ArchiveTableOutcome,
+  ref: ResolvedTableRef,
+  outcome: ArchiveTableOutcome,
 ): Promise<void> {
-  recordOutcome(archiveOutcome(_outcome));
-  countRunEnd({ ..._ref, outcome: archiveOutcome(_outcome) });
-  await notifyRunEnd(_ref, { outcome: _outcome });
-  // Reports are added here (notifications, the outcome search attribute).
+  const ended = archiveOutcome(outcome);
+  recordOutcome(ended);
+  countRunEnd({ ...ref, outcome: ended });
+  await notifyRunEnd(ref, { outcome });
 }
 
 /** A run that failed, or was cancelled (`err` tells which); `err` is rethrown by the caller. */
-export async function runFailed(_ref: ResolvedTableRef, _err: unknown): Promise<void> {
-  recordOutcome(outcomeOfError(_err));
-  const outcome = outcomeOfError(_err);
+export async function runFailed(ref: ResolvedTableRef, err: unknown): Promise<void> {
+  const ended = outcomeOfError(err);
+  recordOutcome(ended);
   countRunEnd({
-    ..._ref,
-    outcome,
-    ...(outcome === 'failed' && { errorType: failureType(_err) }),
+    ...ref,
+    outcome: ended,
+    ...(ended === 'failed' && { errorType: failureType(err) }),
   });
-  await notifyRunEnd(_ref, { error: _err });
-  // Reports are added here (notifications, the outcome search attribute).
+  await notifyRunEnd(ref, { error: err });
 }

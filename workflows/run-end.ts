@@ -3,7 +3,8 @@ import { failureType } from '../src/shared/metrics-sink';
 import type { ResolvedTableRef } from '../src/shared/table-ref';
 import { notifyRunEnd } from './notify';
 import { countRunEnd } from './metrics';
-import { archiveOutcome, outcomeOfError, recordOutcome } from './run-metadata';
+import { archiveTableOutcome } from '../src/shared/run-metadata';
+import { outcomeOfError, recordOutcome } from './run-metadata';
 
 /**
  * What an archive run does as it ends (the last run of a continue-as-new chain): the one
@@ -15,7 +16,7 @@ export async function runSucceeded(
   ref: ResolvedTableRef,
   outcome: ArchiveTableOutcome,
 ): Promise<void> {
-  const ended = archiveOutcome(outcome);
+  const ended = archiveTableOutcome(outcome);
   recordOutcome(ended);
   countRunEnd({ ...ref, outcome: ended });
   await notifyRunEnd(ref, { outcome });

@@ -6,8 +6,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ArchiveTableOutcome } from '../src/shared/archive-types';
-import { archiveTableOutcome, type RunMemo } from '../src/shared/run-metadata';
+import type { RunMemo } from '../src/shared/run-metadata';
 import { outcomeSearchAttribute, type RunOutcome } from '../src/shared/search-attributes';
 
 /**
@@ -20,11 +19,6 @@ const MEMO_PATCH = 'config-digest-memo';
 /** Sets the ArchiveOutcome search attribute, as a run ends (see RUN_OUTCOMES). */
 export function recordOutcome(outcome: RunOutcome): void {
   if (patched(OUTCOME_PATCH)) upsertSearchAttributes(outcomeSearchAttribute(outcome));
-}
-
-/** The outcome of an ArchiveTable run that returned: archived only when it moved rows. */
-export function archiveOutcome(result: ArchiveTableOutcome): RunOutcome {
-  return archiveTableOutcome(result);
 }
 
 /** The outcome of a run that ends by throwing `err`: cancelled or failed. */

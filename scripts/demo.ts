@@ -179,7 +179,7 @@ Next (with a worker running: npx audit-archiver worker --config examples/audit-a
 
 async function main(): Promise<void> {
   step(
-    'Starting the local stack (first time: builds Temporal and MinIO from Go modules, several minutes)',
+    'Starting the local stack (first time: builds Temporal, MinIO and Mailpit from Go modules, about 15 minutes)',
   );
   run('bash', ['temporal/stack.sh', 'up']);
   step('Preparing the demo audit table');

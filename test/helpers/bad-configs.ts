@@ -635,7 +635,7 @@ export function badConfigs(base: ConfigInput): BadConfig[] {
       'an SMTP password written into the file',
       { ...email, smtp: { host: 'h', user: 'u', password: 'secret' } },
       ['smtp'],
-      /unknown key "password"$/,
+      /unknown key "password" \(expected one of: .*password_env, password_file\)$/,
     ],
     [
       'a slack channel without its webhook',

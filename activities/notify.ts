@@ -1,9 +1,9 @@
 import { cancellationSignal, log } from '@temporalio/activity';
-import { describeChange } from '../src/archive/schema-snapshot';
 import { ApplicationFailure } from '@temporalio/common';
+import { describeChange } from '../src/archive/schema-snapshot';
 import { planDeliveries, resolveChannel } from '../src/notify/channels';
 import { deliver, DeliveryError } from '../src/notify/deliver';
-import { eventMessage, runLink } from '../src/notify/message';
+import { eventMessage } from '../src/notify/message';
 import type {
   PlanNotificationsInput,
   PlanNotificationsResult,
@@ -11,7 +11,7 @@ import type {
   SendNotificationResult,
 } from '../src/shared/notification-types';
 import { latestSchemaChange } from '../src/store/schema-changes';
-import { webUiUrl } from '../src/temporal-client/connection';
+import { runLink, webUiUrl } from '../src/temporal-client/connection';
 import type { ActivityDeps } from './deps';
 
 /** The failure type of a message a channel refused for good: retry policies stop on it. */

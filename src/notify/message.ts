@@ -36,17 +36,6 @@ const TITLES: Readonly<Record<NotificationEventKind, string>> = {
   legal_hold: 'Old rows kept by a legal hold',
 };
 
-/** Where the Web UI shows a run: `{ui}/namespaces/{ns}/workflows/{id}/{run}/history`. */
-export function runLink(
-  uiUrl: string | undefined,
-  namespace: string,
-  workflowId: string,
-  runId: string,
-): string | undefined {
-  if (uiUrl === undefined) return undefined;
-  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
-}
-
 /**
  * The message of a run's event; `link` is the run in the Web UI, when there is one, and
  * `schemaChange` what changed in a schema_drift (e.g. `added note (text)`), when known.

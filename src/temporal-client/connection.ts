@@ -70,6 +70,21 @@ export async function connectClient(
  * The Web UI of the configured server: `temporal.web_ui_url`, or for a server on this
  * machine the dev server's default UI port.
  */
+/**
+ * Where the Web UI shows a workflow: its latest run, or with `runId` that run's history.
+ * Undefined when no Web UI is known (webUiUrl).
+ */
+export function runLink(
+  uiUrl: string | undefined,
+  namespace: string,
+  workflowId: string,
+  runId?: string,
+): string | undefined {
+  if (uiUrl === undefined) return undefined;
+  const workflow = `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId === undefined ? workflow : `${workflow}/${encodeURIComponent(runId)}/history`;
+}
+
 export function webUiUrl(config: TemporalConfig): string | undefined {
   if (config.web_ui_url !== null) return config.web_ui_url.replace(/\/$/, '');
   const host = config.address.slice(0, config.address.lastIndexOf(':'));

@@ -7,7 +7,7 @@ import { retentionRows } from '../../shared/run-metadata';
 import { tableSearchAttributes } from '../../shared/search-attributes';
 import type { ResolvedTableRef } from '../../shared/table-ref';
 import { selectTables } from '../../config';
-import { connectClient, webUiUrl } from '../../temporal-client/connection';
+import { connectClient, runLink, webUiUrl } from '../../temporal-client/connection';
 import type { CommandContext } from './context';
 import { followWorkflow, queryQuietly } from './follow';
 import { formatBytes, formatCount, formatDuration, formatTable, tableName } from './format';
@@ -59,14 +59,11 @@ export async function archiveCommand(
         }),
       }),
     });
-    const ui = webUiUrl(ctx.config.temporal);
+    const link = runLink(webUiUrl(ctx.config.temporal), namespace, workflowId);
     ctx.out(
       `${dryRun ? 'dry run' : 'archive run'} ${workflowId} started on task queue ${taskQueue}`,
     );
-    if (ui)
-      ctx.out(
-        `  follow it in the Web UI: ${ui}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`,
-      );
+    if (link) ctx.out(`  follow it in the Web UI: ${link}`);
     if (!(await hasWorker(client, namespace, taskQueue))) {
       ctx.out(
         `  no worker polls task queue ${taskQueue} yet: start one with \`audit-archiver worker --config ${ctx.configPath}\``,

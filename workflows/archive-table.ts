@@ -25,8 +25,7 @@ import {
   type TablePlan,
   type Waiting,
 } from '../src/shared/archive-types';
-import { innermostMessage } from '../src/shared/failures';
-import { archiveCurrentDetails, archiveEndDetails } from '../src/shared/run-metadata';
+import { archiveCurrentDetails } from '../src/shared/run-metadata';
 import { tableSearchAttributes } from '../src/shared/search-attributes';
 import { resolveTableRef, type ResolvedTableRef } from '../src/shared/table-ref';
 import { initialThrottleState, type ThrottleReading } from '../src/shared/throttle';
@@ -35,7 +34,7 @@ import { progressQuery } from './messages';
 import { MAX_PAUSE_IN_ACTIVITY_MS, pace, type LastBatch } from './pacing';
 import { HistoryFull, Patience } from './patience';
 import { runFailed, runSucceeded } from './run-end';
-import { outcomeOfError, recordConfigDigest } from './run-metadata';
+import { recordConfigDigest } from './run-metadata';
 import { isLockLost, TableLock } from './table-lock';
 
 const { planTable, snapshotSchema, surveyTable, findBatch } = proxyActivities<Activities>(SHORT_IO);
@@ -62,13 +61,9 @@ export async function ArchiveTable(input: ArchiveTableInput): Promise<ArchiveTab
     outcome = await archiveTable(input, ref);
   } catch (err) {
     // Continue-as-new ends this run only: the chain goes on and reports its own end.
-    if (!(err instanceof ContinueAsNew)) {
-      setCurrentDetails(`Outcome: ${outcomeOfError(err)}. ${innermostMessage(err)}`);
-      await runFailed(ref, err);
-    }
+    if (!(err instanceof ContinueAsNew)) await runFailed(ref, err);
     throw err;
   }
-  setCurrentDetails(archiveEndDetails(outcome));
   await runSucceeded(ref, outcome);
   return outcome;
 }
